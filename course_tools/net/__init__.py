@@ -1,0 +1,17 @@
+"""Real components on loopback: HTTP servers, the embedded Redis, free ports.
+
+Every server binds 127.0.0.1, picks a free port, is a context manager, and leaves no
+process, thread, socket or file behind when its ``with`` block ends. Nothing here ever
+connects to an address outside this machine.
+"""
+
+from course_tools.net.ports import free_port, LOOPBACK
+from course_tools.net.server import BackgroundServer
+from course_tools.net.http import HTTPServer, Request, Response, conditional_get
+from course_tools.net.redis import RedisServer, redis_client
+
+__all__ = [
+    "LOOPBACK", "free_port", "BackgroundServer",
+    "HTTPServer", "Request", "Response", "conditional_get",
+    "RedisServer", "redis_client",
+]

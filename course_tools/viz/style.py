@@ -1,0 +1,61 @@
+"""One plot style for the whole course.
+
+``use_course_style()`` (called in each lesson's set-up cell) applies it for the session;
+``with course_style():`` applies it to one block. Colours come from a colour-blind-safe
+palette (Okabe & Ito), always in the same order so that e.g. LRU has one colour everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import matplotlib
+
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+
+RC = {
+    "figure.figsize": (7.0, 3.6),
+    "figure.dpi": 100,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "lines.linewidth": 2.0,
+    "font.size": 10,
+    "svg.hashsalt": "course",  # stable SVG ids: outputs diff cleanly
+}
+
+
+def _rc() -> dict:
+    from cycler import cycler
+
+    return {**RC, "axes.prop_cycle": cycler(color=PALETTE)}
+
+
+def use_course_style() -> None:
+    """Apply the course style to every later plot in this process."""
+    matplotlib.rcParams.update(_rc())
+
+
+@contextlib.contextmanager
+def course_style() -> Iterator[None]:
+    """Apply the course style inside a ``with`` block only."""
+    with matplotlib.rc_context(_rc()):
+        yield
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, *, width: float | None = None, height: float | None = None, **kw):
+    """``plt.subplots`` with the course's sizes; returns ``(fig, axes)``."""
+    import matplotlib.pyplot as plt
+
+    w = width or RC["figure.figsize"][0]
+    h = height or RC["figure.figsize"][1] * (1 if nrows == 1 else 0.8 * nrows)
+    with course_style():
+        fig, axes = plt.subplots(nrows, ncols, figsize=(w, h), layout="constrained", **kw)
+    return fig, axes

@@ -1,0 +1,65 @@
+import pytest
+
+from course_tools.grading.checks import (
+    AnswerError, check_choice, check_exact_type, check_is_subclass_free, normalise_choice,
+)
+
+
+class AlwaysEqual(str):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = str.__hash__
+
+
+class Liar:
+    def __eq__(self, other):
+        return True
+
+
+def test_right_letter_passes_in_any_case_and_spacing():
+    check_choice(" B ", "b", question=1)
+
+
+def test_wrong_letter_fails_with_hint_but_not_the_answer():
+    with pytest.raises(AnswerError) as info:
+        check_choice("a", "c", question=3, hint="Re-read write-back.")
+    msg = str(info.value)
+    assert "Question 3" in msg and "Re-read write-back." in msg
+    assert "'c'" not in msg
+
+
+@pytest.mark.parametrize("answer", [Liar(), AlwaysEqual("z"), 1, ["b"], b"b"])
+def test_objects_that_claim_equality_do_not_pass(answer):
+    """An object whose __eq__ is always True (or a str subclass doing so) must not pass."""
+    with pytest.raises(AnswerError, match="plain string"):
+        check_choice(answer, "b", question=1)
+
+
+@pytest.mark.parametrize("answer", [None, ...])
+def test_unanswered_says_so(answer):
+    with pytest.raises(AnswerError, match="no answer yet"):
+        normalise_choice(answer, question=2)
+
+
+def test_out_of_range_letter():
+    with pytest.raises(AnswerError, match="not one of the options a, b"):
+        normalise_choice("e", "ab", question=2)
+
+
+def test_exact_type_and_own_implementation():
+    check_exact_type(3, int)
+    with pytest.raises(AnswerError):
+        check_exact_type(True, int)
+
+    from course_tools.clock import VirtualClock
+
+    class Mine:
+        pass
+
+    class Borrowed(VirtualClock):
+        pass
+
+    check_is_subclass_free(Mine)
+    with pytest.raises(AnswerError, match="own implementation"):
+        check_is_subclass_free(Borrowed)
