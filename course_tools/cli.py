@@ -38,6 +38,36 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    from course_tools.grading.collect import run
+
+    return run(args.source, args.assignment, args.course_dir, force=args.force)
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from course_tools.grading.feedback import run
+
+    return run(args.assignment, args.course_dir, students=args.student)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from course_tools.grading.export import run
+
+    return run(args.csv, args.assignments, args.course_dir)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from course_tools.grading.report import run
+
+    return run(args.assignment, args.course_dir, plots=not args.no_plots)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from course_tools.grading.check import run
+
+    return run(args.notebook, args.course_dir, assignment=args.assignment, html=args.html)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description="Backend Engineering course: lessons and grading.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -53,6 +83,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignments", nargs="*")
     _course_dir(p)
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("collect", help="import submissions (folder or LMS zip) into submitted/<student>/<assignment>/")
+    p.add_argument("source", type=Path, help="a folder of per-student notebooks, or a .zip")
+    p.add_argument("assignment")
+    p.add_argument("--force", action="store_true", help="replace an existing, different submission")
+    _course_dir(p)
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("feedback", help="per-student HTML feedback under feedback/<student>/<assignment>/")
+    p.add_argument("assignment")
+    p.add_argument("--student", action="append", help="only this student (repeatable)")
+    _course_dir(p)
+    p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser("export", help="grades as CSV: one row per student and assignment")
+    p.add_argument("--csv", required=True, metavar="FILE", help="where to write ('-' for standard output)")
+    p.add_argument("assignments", nargs="*", help="default: every assignment with submissions or results")
+    _course_dir(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", help="class results per question and per objective; plots under reports/")
+    p.add_argument("assignment")
+    p.add_argument("--no-plots", action="store_true", help="only print the tables")
+    _course_dir(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("check", help="grade your own notebook locally and see its feedback")
+    p.add_argument("notebook", type=Path)
+    p.add_argument("--assignment", default=None, help="default: from the notebook's name or its nbgrader metadata")
+    p.add_argument("--html", type=Path, default=None, metavar="FILE", help="also write the feedback as HTML")
+    _course_dir(p)
+    p.set_defaults(func=cmd_check)
     return parser
 
 
