@@ -42,7 +42,8 @@ class Cache:
 
     name = "cache"
 
-    def __init__(self, capacity: int, *, ttl: float | None = None, clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, capacity: int, *, ttl: float | None = None, clock: Callable[[], float] | None = None,
+                 on_evict: Callable[[Hashable, Any], None] | None = None) -> None:
         if not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be a positive int, got {capacity!r}")
         if ttl is not None and ttl <= 0:
@@ -52,6 +53,7 @@ class Cache:
         self.capacity = capacity
         self.ttl = ttl
         self.clock = clock
+        self.on_evict = on_evict  # called as on_evict(key, value) for evicted (not expired) entries
         self._data: dict[Hashable, Any] = {}
         self._expires: dict[Hashable, float] = {}
         self.hits = self.misses = self.evictions = self.expirations = 0
@@ -123,6 +125,8 @@ class Cache:
             self.expirations += 1
         else:
             self.evictions += 1
+            if self.on_evict is not None:
+                self.on_evict(victim, self._data[victim])
         self._remove(victim)
 
     def _remove(self, key: Hashable) -> None:

@@ -208,3 +208,15 @@ def test_traces_are_reproducible():
     assert traces.zipf(50, 100, rng=random.Random(1)) == traces.zipf(50, 100, rng=random.Random(1))
     assert traces.scan_over_hot_set(10, 100, scan_every=20, scan_length=5, rng=random.Random(1))[20:25] == [
         "scan0-0", "scan0-1", "scan0-2", "scan0-3", "scan0-4"]
+
+
+def test_on_evict_sees_evicted_entries_only(clock):
+    seen = []
+    c = LRUCache(2, ttl=5, clock=clock, on_evict=lambda k, v: seen.append((k, v)))
+    c.put("a", 1)
+    c.put("b", 2)
+    c.put("c", 3)
+    assert seen == [("a", 1)]
+    clock.advance(5)
+    c.put("d", 4)  # b has expired: an expiration, not an eviction
+    assert seen == [("a", 1)] and c.expirations == 1
