@@ -1,0 +1,235 @@
+"""course collect: submissions from a folder or an LMS zip into submitted/<student>/<assignment>/."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from course_tools.cli import main
+from course_tools.grading.collect import Limits, collect, student_from_path
+
+A = "08_caching"
+NB = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+
+
+def _course(tmp_path: Path, notebooks=("08_caching",)) -> Path:
+    course = tmp_path / "course"
+    for n in notebooks:
+        p = course / "source" / A / f"{n}.ipynb"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(NB)
+    return course
+
+
+def _nb(tag: str) -> bytes:
+    return NB.replace(b"{}", b'{"who": "%s"}' % tag.encode(), 1)
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _submitted(course: Path) -> dict[str, bytes]:
+    root = course / "submitted"
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.ipynb"))} if root.exists() else {}
+
+
+@pytest.mark.parametrize("rel, student", [
+    ("jsmith/08_caching.ipynb", "jsmith"),
+    ("jsmith/whatever I called it.ipynb", "jsmith"),
+    ("jsmith/08_caching/08_caching.ipynb", "jsmith"),          # nbgrader's own layout
+    ("jsmith_08_caching.ipynb", "jsmith"),
+    ("jsmith_12345_67890_08_caching.ipynb", "jsmith"),          # Canvas
+    ("jsmith_LATE_12345_67890_08_caching.ipynb", "jsmith"),     # Canvas, late
+    ("jsmith_anything.ipynb", "jsmith"),
+    ("Jane Smith_12345_assignsubmission_file_/caching.ipynb", "jane-smith-12345"),  # Moodle
+    ("08_caching.ipynb", None),                                 # names no student
+    ("08_caching_v2.ipynb", None),
+    ("nounderscore.ipynb", None),
+    ("=cmd|calc_08_caching.ipynb", None),                       # unsafe id is refused, not imported
+    ("-rf_08_caching.ipynb", None),
+])
+def test_student_id_rules(rel, student):
+    """Which student does each documented file-name / folder pattern give (or none)?"""
+    got, reason = student_from_path(rel, A, ["08_caching"])
+    assert got == student
+    assert bool(reason) == (student is None)
+
+
+def test_folder_of_student_folders_and_flat_files(tmp_path):
+    """Are per-student folders and <student>_<x>.ipynb files imported under the assignment's
+    notebook name, and are non-notebooks and unattributable files listed?"""
+    course = _course(tmp_path)
+    src = tmp_path / "upload"
+    (src / "alice").mkdir(parents=True)
+    (src / "alice" / "my caching work.ipynb").write_bytes(_nb("alice"))
+    (src / "bob_12345_67890_08_caching.ipynb").write_bytes(_nb("bob"))
+    (src / "README.txt").write_text("hello")
+    (src / "08_caching.ipynb").write_bytes(_nb("who?"))
+    rep = collect(src, A, course)
+    assert _submitted(course) == {"alice/08_caching/08_caching.ipynb": _nb("alice"),
+                                  "bob/08_caching/08_caching.ipynb": _nb("bob")}
+    assert {i.student for i in rep.imported} == {"alice", "bob"}
+    reasons = {s.origin: s.reason for s in rep.skipped}
+    assert "not a notebook" in reasons["README.txt"]
+    assert "cannot tell the student" in reasons["08_caching.ipynb"]
+    assert "08_caching.ipynb" in rep.summary() and "README.txt" in rep.summary()
+
+
+def test_lms_zip_with_wrapper_folder(tmp_path):
+    """Is a Canvas-style zip (all files inside one wrapper folder, macOS junk) imported per student?"""
+    course = _course(tmp_path)
+    z = _zip(tmp_path / "subs.zip", {
+        "submissions/jsmith_12345_67890_08_caching.ipynb": _nb("j"),
+        "submissions/adoe_LATE_222_333_08_caching.ipynb": _nb("a"),
+        "__MACOSX/submissions/._jsmith_12345_67890_08_caching.ipynb": b"junk",
+    })
+    rep = collect(z, A, course)
+    assert rep.ok and not rep.skipped
+    assert _submitted(course) == {"jsmith/08_caching/08_caching.ipynb": _nb("j"),
+                                  "adoe/08_caching/08_caching.ipynb": _nb("a")}
+
+
+def test_single_student_zip_keeps_its_folder(tmp_path):
+    """Is a zip holding one student's folder attributed to that folder, not stripped as a wrapper?"""
+    course = _course(tmp_path)
+    rep = collect(_zip(tmp_path / "one.zip", {"jsmith/08_caching.ipynb": _nb("j")}), A, course)
+    assert [i.student for i in rep.imported] == ["jsmith"]
+
+
+def test_multi_notebook_assignment_matches_by_name(tmp_path):
+    """With two notebooks in an assignment, is each file matched by the notebook name it carries?"""
+    course = _course(tmp_path, notebooks=("08_caching", "08_caching_part2"))
+    src = tmp_path / "upload"
+    (src / "amy").mkdir(parents=True)
+    (src / "amy" / "08_caching.ipynb").write_bytes(_nb("1"))
+    (src / "amy" / "08_caching_part2.ipynb").write_bytes(_nb("2"))
+    (src / "amy" / "notes.ipynb").write_bytes(_nb("3"))
+    rep = collect(src, A, course)
+    assert _submitted(course) == {"amy/08_caching/08_caching.ipynb": _nb("1"),
+                                  "amy/08_caching/08_caching_part2.ipynb": _nb("2")}
+    assert any("which notebook" in s.reason for s in rep.skipped)
+
+
+def test_duplicates_are_refused_not_picked(tmp_path):
+    """Two different files for one student: is neither imported, and both listed? Identical copies import once."""
+    course = _course(tmp_path)
+    src = tmp_path / "upload"
+    src.mkdir()
+    (src / "kim_1_08_caching.ipynb").write_bytes(_nb("first"))
+    (src / "kim_2_08_caching.ipynb").write_bytes(_nb("second"))
+    (src / "lee_1_08_caching.ipynb").write_bytes(_nb("same"))
+    (src / "lee_2_08_caching.ipynb").write_bytes(_nb("same"))
+    rep = collect(src, A, course)
+    assert list(_submitted(course)) == ["lee/08_caching/08_caching.ipynb"]
+    dupes = [s for s in rep.skipped if s.reason.startswith("duplicate")]
+    assert {s.origin for s in dupes} == {"kim_1_08_caching.ipynb", "kim_2_08_caching.ipynb"}
+
+
+def test_existing_submission_kept_unless_force(tmp_path):
+    """Does collecting again keep a different existing submission (listed), and replace it only with --force?"""
+    course = _course(tmp_path)
+    src = tmp_path / "upload"
+    (src / "ann").mkdir(parents=True)
+    (src / "ann" / "08_caching.ipynb").write_bytes(_nb("v1"))
+    assert [i.action for i in collect(src, A, course).imported] == ["new"]
+    assert [i.action for i in collect(src, A, course).imported] == ["unchanged"]
+    (src / "ann" / "08_caching.ipynb").write_bytes(_nb("v2"))
+    rep = collect(src, A, course)
+    assert not rep.imported and "--force" in rep.skipped[0].reason
+    assert _submitted(course)["ann/08_caching/08_caching.ipynb"] == _nb("v1")
+    assert [i.action for i in collect(src, A, course, force=True).imported] == ["replaced"]
+    assert _submitted(course)["ann/08_caching/08_caching.ipynb"] == _nb("v2")
+
+
+def test_hostile_zip_paths_and_symlinks(tmp_path):
+    """Are ../ and absolute member paths and zip symlinks refused, with nothing written outside submitted/?"""
+    course = _course(tmp_path)
+    z = tmp_path / "evil.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("../../escape_08_caching.ipynb", _nb("x"))
+        zf.writestr("/abs/evil_08_caching.ipynb", _nb("x"))
+        zf.writestr("C:/win/evil_08_caching.ipynb", _nb("x"))
+        zf.writestr("ok/../../up_08_caching.ipynb", _nb("x"))
+        link = zipfile.ZipInfo("linker_08_caching.ipynb")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(link, "/etc/passwd")
+        zf.writestr("good_08_caching.ipynb", _nb("good"))
+    before = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    rep = collect(z, A, course)
+    assert _submitted(course) == {"good/08_caching/08_caching.ipynb": _nb("good")}
+    after = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    assert set(after) - set(before) == {course / "submitted/good/08_caching/08_caching.ipynb"}
+    refused = [s for s in rep.skipped if s.reason.startswith("refused")]
+    assert len(refused) == 5
+
+
+def test_symlinks_in_a_folder_are_not_followed(tmp_path):
+    """Is a symlinked notebook or folder in a SOURCE folder refused (it could point at the solutions)?"""
+    course = _course(tmp_path)
+    secret = tmp_path / "secret.ipynb"
+    secret.write_bytes(_nb("secret"))
+    src = tmp_path / "upload"
+    (src / "real").mkdir(parents=True)
+    (src / "real" / "08_caching.ipynb").write_bytes(_nb("real"))
+    os.symlink(secret, src / "sly_08_caching.ipynb")
+    os.symlink(course / "source", src / "linkdir")
+    rep = collect(src, A, course)
+    assert _submitted(course) == {"real/08_caching/08_caching.ipynb": _nb("real")}
+    assert {s.origin for s in rep.skipped if "symbolic link" in s.reason} == {"sly_08_caching.ipynb", "linkdir"}
+
+
+def test_zip_bomb_is_capped(tmp_path):
+    """Is a zip that inflates beyond the limits stopped while reading (sizes in headers not trusted), importing nothing?"""
+    course = _course(tmp_path)
+    z = _zip(tmp_path / "bomb.zip", {f"s{i}_08_caching.ipynb": b"0" * 400_000 for i in range(5)})
+    rep = collect(z, A, course, limits=Limits(max_total_bytes=1_000_000, max_file_bytes=500_000))
+    assert not rep.ok and "total uncompressed size" in rep.aborted
+    assert _submitted(course) == {} and not rep.imported
+    # one member bigger than the per-file cap only costs itself
+    z2 = _zip(tmp_path / "big.zip", {"big_08_caching.ipynb": b"0" * 600_000, "ok_08_caching.ipynb": _nb("ok")})
+    rep2 = collect(z2, A, course, limits=Limits(max_file_bytes=500_000))
+    assert [i.student for i in rep2.imported] == ["ok"]
+    assert "larger than" in rep2.skipped[0].reason
+    # too many members
+    z3 = _zip(tmp_path / "many.zip", {f"m{i}_08_caching.ipynb": b"{}" for i in range(20)})
+    assert "more than the limit" in collect(z3, A, course, limits=Limits(max_files=10)).aborted
+
+
+def test_lying_zip_header_is_still_capped(tmp_path):
+    """A member whose header claims a tiny size but inflates to more: is it refused (never written, never
+    read past the limit) while the rest of the batch goes on?"""
+    course = _course(tmp_path)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("liar_08_caching.ipynb", b"0" * 300_000)
+        zf.writestr("fine_08_caching.ipynb", _nb("fine"))
+    data = bytearray(buf.getvalue())
+    # patch the uncompressed size (local header offset 22, central directory +24) to 10 bytes
+    data[22:26] = (10).to_bytes(4, "little")
+    cd = data.find(b"PK\x01\x02")
+    data[cd + 24:cd + 28] = (10).to_bytes(4, "little")
+    z = tmp_path / "liar.zip"
+    z.write_bytes(bytes(data))
+    rep = collect(z, A, course, limits=Limits(max_file_bytes=1000))
+    assert _submitted(course) == {"fine/08_caching/08_caching.ipynb": _nb("fine")}
+    assert [s.origin for s in rep.skipped] == ["liar_08_caching.ipynb"]
+
+
+def test_cli_collect_in_process(tmp_path, capsys):
+    """Does `course collect SOURCE ASSIGNMENT --course-dir DIR` import and print what it skipped?"""
+    course = _course(tmp_path)
+    z = _zip(tmp_path / "subs.zip", {"zoe_08_caching.ipynb": _nb("z"), "notes.pdf": b"%PDF"})
+    assert main(["collect", str(z), A, "--course-dir", str(course)]) == 0
+    out = capsys.readouterr().out
+    assert "zoe" in out and "notes.pdf" in out and "not a notebook" in out
+    assert (course / "submitted/zoe/08_caching/08_caching.ipynb").read_bytes() == _nb("z")
+    assert main(["collect", str(tmp_path / "missing.zip"), A, "--course-dir", str(course)]) == 1
