@@ -1,0 +1,202 @@
+"""Real concurrency on this machine: a slow loopback server, workloads, and timed runs.
+
+The lesson on concurrency measures the same work done three ways — a thread pool, a
+process pool and an asyncio event loop — for I/O-bound work (waits, and requests to a
+loopback server that answers after a delay) and for CPU-bound work (a pure-Python loop).
+The timings depend on this machine and on whatever else it is doing: lessons print them
+as observations and never draw a conclusion that a noisy run could flip.
+
+Everything here cleans up after itself: pools are shut down, threads joined, and
+:class:`SlowEchoServer` stops at the end of its ``with`` block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import socket
+import socketserver
+import sys
+import sysconfig
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from course_tools.net.server import BackgroundServer, TrackingThreadingMixIn
+
+__all__ = [
+    "SlowEchoServer", "fetch", "afetch", "cpu_work", "gil_status",
+    "Timing", "time_io", "time_sockets", "time_cpu", "speedups",
+]
+
+
+# --------------------------------------------------------------------------------------
+# A loopback server that answers slowly: the stand-in for a database or another service
+# --------------------------------------------------------------------------------------
+class _SlowEchoHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        line = self.rfile.readline()
+        time.sleep(self.server.delay)  # type: ignore[attr-defined]
+        try:
+            self.wfile.write(line)
+        except OSError:
+            pass
+
+
+class _Server(TrackingThreadingMixIn, socketserver.TCPServer):
+    allow_reuse_address = True
+    request_queue_size = 64
+
+
+class SlowEchoServer(BackgroundServer):
+    """A TCP server on 127.0.0.1 that echoes one line back after ``delay`` seconds.
+
+    Each connection gets its own thread, so the server itself is never the bottleneck:
+    how long a batch of requests takes depends only on how the *client* overlaps them.
+    """
+
+    name = "slow-echo"
+
+    def __init__(self, delay: float = 0.05, **kw) -> None:
+        super().__init__(**kw)
+        self.delay = float(delay)
+
+    def make_server(self, address):
+        server = _Server(address, _SlowEchoHandler)
+        server.delay = self.delay  # type: ignore[attr-defined]
+        return server
+
+
+def fetch(address: tuple[str, int], payload: bytes = b"ping\n", timeout: float = 10.0) -> bytes:
+    """One blocking request to :class:`SlowEchoServer` (the thread waits in ``recv``)."""
+    with socket.create_connection(address, timeout=timeout) as sock:
+        sock.sendall(payload)
+        return sock.makefile("rb").readline()
+
+
+async def afetch(address: tuple[str, int], payload: bytes = b"ping\n", timeout: float = 10.0) -> bytes:
+    """The same request with asyncio streams (the event loop runs others while this one waits)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), timeout)
+    try:
+        writer.write(payload)
+        await writer.drain()
+        return await asyncio.wait_for(reader.readline(), timeout)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+# --------------------------------------------------------------------------------------
+# Workloads
+# --------------------------------------------------------------------------------------
+def cpu_work(n: int) -> int:
+    """Pure-Python arithmetic that holds the interpreter for a while (CPU-bound)."""
+    total = 0
+    for i in range(n):
+        total = (total + i * i) % 1_000_003
+    return total
+
+
+def _sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def gil_status() -> dict[str, object]:
+    """Which CPython build is this, and is the GIL on right now?
+
+    ``Py_GIL_DISABLED`` is 1 in a free-threaded build (PEP 703); ``sys._is_gil_enabled()``
+    (3.13+) says whether the GIL is actually on, since a free-threaded build can re-enable
+    it (``PYTHON_GIL=1``, ``-X gil=1``, or an extension that does not declare support).
+    """
+    build = sysconfig.get_config_var("Py_GIL_DISABLED")
+    probe = getattr(sys, "_is_gil_enabled", None)
+    return {
+        "python": sys.version.split()[0],
+        "implementation": sys.implementation.name,
+        "free_threaded_build": bool(build),
+        "gil_enabled": True if probe is None else bool(probe()),
+        "can_ask_at_runtime": probe is not None,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Timed runs
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Timing:
+    """One measured run: ``tasks`` pieces of work done by ``workers`` with ``how``."""
+
+    how: str  # "sequential", "threads", "processes", "asyncio"
+    workers: int
+    tasks: int
+    seconds: float
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    # "spawn" behaves the same on Linux, macOS and Windows and never forks a process that
+    # has threads running (a Jupyter kernel always has some).
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _warm(pool: ProcessPoolExecutor, workers: int) -> None:
+    """Start every worker before the clock starts, so start-up is not counted as work."""
+    list(pool.map(_sleep, [0.0] * workers))
+
+
+def time_io(tasks: int = 8, wait: float = 0.05, workers: tuple[int, ...] = (1, 2, 4, 8)) -> list[Timing]:
+    """``tasks`` waits of ``wait`` seconds, with thread pools of each size and one asyncio loop."""
+    out = [Timing("sequential", 1, tasks, _timed(lambda: [_sleep(wait) for _ in range(tasks)]))]
+    for w in workers:
+        with ThreadPoolExecutor(max_workers=w) as pool:
+            out.append(Timing("threads", w, tasks, _timed(lambda: list(pool.map(_sleep, [wait] * tasks)))))
+
+    async def main() -> None:
+        await asyncio.gather(*(asyncio.sleep(wait) for _ in range(tasks)))
+
+    out.append(Timing("asyncio", tasks, tasks, _timed(lambda: asyncio.run(main()))))
+    return out
+
+
+def time_sockets(address: tuple[str, int], tasks: int = 8, workers: tuple[int, ...] = (1, 2, 4, 8)) -> list[Timing]:
+    """``tasks`` requests to a :class:`SlowEchoServer`: sequential, thread pools, asyncio."""
+    out = [Timing("sequential", 1, tasks, _timed(lambda: [fetch(address) for _ in range(tasks)]))]
+    for w in workers:
+        with ThreadPoolExecutor(max_workers=w) as pool:
+            out.append(Timing("threads", w, tasks, _timed(lambda: list(pool.map(fetch, [address] * tasks)))))
+
+    async def main() -> None:
+        await asyncio.gather(*(afetch(address) for _ in range(tasks)))
+
+    out.append(Timing("asyncio", tasks, tasks, _timed(lambda: asyncio.run(main()))))
+    return out
+
+
+def time_cpu(tasks: int = 4, size: int = 300_000, workers: tuple[int, ...] = (1, 2, 4)) -> list[Timing]:
+    """``tasks`` calls of :func:`cpu_work` with thread pools and process pools of each size."""
+    out = [Timing("sequential", 1, tasks, _timed(lambda: [cpu_work(size) for _ in range(tasks)]))]
+    for w in workers:
+        with ThreadPoolExecutor(max_workers=w) as pool:
+            out.append(Timing("threads", w, tasks, _timed(lambda: list(pool.map(cpu_work, [size] * tasks)))))
+    for w in workers:
+        with _process_pool(w) as pool:
+            _warm(pool, w)
+            out.append(Timing("processes", w, tasks, _timed(lambda: list(pool.map(cpu_work, [size] * tasks)))))
+    return out
+
+
+def speedups(timings: list[Timing]) -> dict[str, list[tuple[int, float]]]:
+    """Per method, ``(workers, speed-up over the sequential run)`` pairs."""
+    base = next(t.seconds for t in timings if t.how == "sequential")
+    out: dict[str, list[tuple[int, float]]] = {}
+    for t in timings:
+        if t.how != "sequential":
+            out.setdefault(t.how, []).append((t.workers, base / t.seconds if t.seconds else float("inf")))
+    return out
