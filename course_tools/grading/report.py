@@ -204,9 +204,9 @@ def write_plots(rep: Report, out_dir: Path | str) -> list[Path]:
         ax.barh([o.id for o in objs], [100 * o.mastered / len(o.students) if o.students else 0 for o in objs],
                 height=0.35, color=PALETTE[1], label=f"students with >= {MASTERY:.0%}")
         ax.set_xlim(0, 100)
-        ax.set_xlabel("% ")
+        ax.set_xlabel("%")
         ax.set_title(f"{rep.assignment}: per objective")
-        ax.legend(loc="lower right")
+        fig.legend(loc="outside lower center", ncols=2)
         save(fig, "objectives.png")
 
         fig = Figure(figsize=(w, h), layout="constrained")

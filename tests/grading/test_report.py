@@ -1,0 +1,69 @@
+"""course report: class results per question and per objective, as a table and PNG plots."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_tools.cli import main
+from course_tools.grading import results as R
+from course_tools.grading.report import build_report, format_table
+
+A = "08_caching"
+
+
+def _result(student, q1, q2, status=R.GRADED) -> R.SubmissionResult:
+    cells = [R.CellResult("q1_test", q1, 1.0, ["2.8.1"], "passed" if q1 == 1 else "failed"),
+             R.CellResult("q2_test", q2, 2.0, ["2.8.1", "2.8.2"], "passed" if q2 == 2 else "failed")]
+    return R.SubmissionResult(student, A, status, q1 + q2, 3.0, [R.NotebookResult(A, q1 + q2, 3.0, cells)])
+
+
+@pytest.fixture
+def course(tmp_path):
+    course = tmp_path / "course"
+    R.save_result(course, _result("ann", 1.0, 2.0))
+    R.save_result(course, _result("bob", 0.0, 2.0))
+    R.save_result(course, _result("cat", 1.0, 0.0))
+    R.save_result(course, _result("dan", 1.0, 1.0, status=R.NEEDS_MANUAL))
+    R.save_result(course, R.SubmissionResult("eve", A, "failed: notebook timed out (60 s)", 0.0, 3.0))
+    R.save_result(course, R.SubmissionResult("fay", A, "failed: notebook timed out (60 s)", 0.0, 3.0))
+    (course / "submitted" / "gus" / A).mkdir(parents=True)
+    return course
+
+
+def test_per_question_and_objective_numbers(course):
+    """Are per-question means and per-objective shares computed over the usable submissions only,
+    with failed and ungraded ones counted, not averaged in as zeros?"""
+    rep = build_report(course, A)
+    assert rep.counts == {"graded": 3, "needs manual grading": 1, "failed": 2, "ungraded": 1, "total": 7}
+    assert rep.failures == {"notebook timed out (60 s)": 2}
+    q = {s.grade_id: s for s in rep.questions}
+    assert q["q1_test"].n == 4 and q["q1_test"].mean == pytest.approx(0.75) and q["q1_test"].full == 3
+    assert q["q2_test"].mean_fraction == pytest.approx(5 / 8) and q["q2_test"].by_status == {"passed": 2, "failed": 2}
+    o = {s.id: s for s in rep.objectives}
+    assert o["2.8.1"].fraction == pytest.approx((3 + 5) / (4 + 8))    # both questions
+    assert o["2.8.2"].fraction == pytest.approx(5 / 8) and o["2.8.2"].questions == ["q2_test"]
+    assert o["2.8.1"].mastered == 1        # >= 80 %: ann 3/3; not bob 2/3, cat 1/3, dan 2/3
+    assert o["2.8.2"].mastered == 2        # ann 2/2 and bob 2/2; not cat 0/2, dan 1/2
+    assert o["2.8.2"].title.startswith("Eviction policies")
+    assert rep.mean_score == pytest.approx((3 + 2 + 1) / 3)          # graded only
+
+
+def test_cli_prints_table_and_writes_pngs(course, capsys):
+    """Does `course report` print both tables and the failure counts, and write non-empty PNGs under reports/?"""
+    assert main(["report", A, "--course-dir", str(course)]) == 0
+    out = capsys.readouterr().out
+    assert "Per question" in out and "Per objective" in out
+    assert "2 failed" in out and "1 not graded yet" in out and "2 × notebook timed out (60 s)" in out
+    assert "q1_test" in out and "2.8.2" in out and "Eviction policies" in out
+    pngs = sorted((course / "reports" / A).glob("*.png"))
+    assert [p.name for p in pngs] == ["objectives.png", "questions.png", "status.png"]
+    for p in pngs:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 2000
+
+
+def test_empty_assignment(tmp_path, capsys):
+    """With nothing submitted or graded, does report say so and exit non-zero, writing no plots?"""
+    assert main(["report", A, "--course-dir", str(tmp_path)]) == 1
+    assert "no submissions" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()
+    assert "0 submission(s)" in format_table(build_report(tmp_path, A))
