@@ -116,17 +116,10 @@ def _make_handler_class(app: Handler, log: list[Exchange], lock: threading.Lock)
             except Exception as exc:  # a bug in a lesson's handler is a 500, visible in the log
                 resp = Response.text(500, f"handler raised {type(exc).__name__}: {exc}")
             payload = b"" if (resp.status in _NO_BODY or 100 <= resp.status < 200) else resp.body
-            self.send_response(resp.status)
             headers = Headers(dict(resp.headers))
-            for k, v in headers.items():
-                self.send_header(k, v)
-            if resp.status not in _NO_BODY and "Content-Length" not in headers:
-                self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            sent = 0
-            if self.command != "HEAD" and payload:
-                self.wfile.write(payload)
-                sent = len(payload)
+            sent = len(payload) if self.command != "HEAD" else 0
+            # Log before the first byte goes out: a client that has read the response must
+            # find the exchange in the log (otherwise a fast client races the logging).
             with lock:
                 log.append(
                     Exchange(
@@ -134,6 +127,14 @@ def _make_handler_class(app: Handler, log: list[Exchange], lock: threading.Lock)
                         tuple(self.headers.items()), tuple(headers.items()),
                     )
                 )
+            self.send_response(resp.status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            if resp.status not in _NO_BODY and "Content-Length" not in headers:
+                self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if sent:
+                self.wfile.write(payload)
 
         def __getattr__(self, name: str):
             if name.startswith("do_"):

@@ -178,6 +178,19 @@ class TLSServer(HTTPServer):
     def url(self) -> str:
         return f"https://localhost:{self.port}"
 
+    def wait_for_handshakes(self, n: int, timeout: float = 5.0) -> list[Handshake]:
+        """The first ``n`` handshakes, waiting for the server's threads to record them.
+
+        A client learns that a handshake failed before the server has written it down.
+        """
+        import time
+
+        deadline = time.monotonic() + timeout
+        while len(self.handshakes) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with self._log_lock:
+            return list(self.handshakes[:n])
+
 
 # ---- client ------------------------------------------------------------------------
 @dataclass

@@ -1,0 +1,74 @@
+"""TLS on loopback (course_tools.net.tls): a local CA, a TLS 1.3 server, and what an observer sees."""
+
+import ssl
+import threading
+
+import pytest
+
+from course_tools.net import Response
+from course_tools.net.tls import (LocalCA, TLSServer, parse_client_hello, parse_server_hello, tls_records,
+                                  tls_request)
+from course_tools.net.wire import Relay
+
+pytestmark = pytest.mark.network
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return LocalCA()
+
+
+def _app(req):
+    return Response.text(200, f"secret for {req.headers.get('Authorization')}")
+
+
+def test_verification_accepts_the_local_ca_and_negotiates_tls13(ca):
+    """Does a verifying client trust the local CA's certificate and get TLS 1.3?"""
+    with TLSServer(_app, ca) as srv:
+        r = tls_request(srv.port, ca, "GET", "/")
+        assert r.response.status == 200 and r.version == "TLSv1.3"
+        assert r.chain[0]["names"] == ["localhost", "127.0.0.1"] and not r.chain[0]["is_ca"]
+        assert r.chain[-1]["is_ca"] and r.chain[-1]["subject"] == r.chain[0]["issuer"]
+        (hs,) = srv.wait_for_handshakes(1)
+        assert hs.ok and hs.sni == "localhost"
+
+
+def test_wrong_hostname_and_unknown_ca_are_rejected(ca):
+    """Is the certificate refused for a name it does not carry, and from a CA nobody trusts?"""
+    with TLSServer(_app, ca) as srv:
+        with pytest.raises(ssl.SSLCertVerificationError, match="[Hh]ostname mismatch"):
+            tls_request(srv.port, ca, "GET", "/", server_hostname="shop.example")
+        with pytest.raises(ssl.SSLCertVerificationError):
+            tls_request(srv.port, ca.client_context(trust=False), "GET", "/")
+        with pytest.raises(ssl.SSLCertVerificationError):
+            tls_request(srv.port, LocalCA("Another CA"), "GET", "/")
+        assert srv.requests_served() == 0
+        assert [h.ok for h in srv.wait_for_handshakes(3)] == [False, False, False]
+
+
+def test_relay_sees_sni_and_sizes_but_not_the_request(ca):
+    """Through a recording relay: SNI and record lengths are visible, the request is not."""
+    with TLSServer(_app, ca) as srv, Relay(srv.port) as relay:
+        tls_request(relay.port, ca, "GET", "/private", headers={"Authorization": "Bearer alice-token"})
+        tls_request(relay.port, ca, "GET", "/private", headers={"Authorization": "Bearer alice-token"})
+        up, down = relay.flows[0].client_to_server, relay.flows[0].server_to_client
+        assert b"alice-token" not in relay.upstream_bytes() and b"/private" not in relay.upstream_bytes()
+        assert b"secret" not in relay.downstream_bytes()
+        hello = parse_client_hello(up)
+        assert hello.sni == "localhost" and "TLS 1.3" in hello.versions
+        server = parse_server_hello(down)
+        assert server.versions == ["TLS 1.3"] and len(server.cipher_suites) == 1
+        records = tls_records(up)
+        assert records[0].type == "handshake" and records[-1].type == "application_data"
+        # forward secrecy: a fresh ephemeral key share on every connection
+        again = parse_client_hello(relay.flows[1].client_to_server)
+        assert set(hello.key_shares) == set(again.key_shares)
+        assert all(hello.key_shares[g] != again.key_shares[g] for g in hello.key_shares)
+
+
+def test_tls_server_stops_cleanly(ca):
+    srv = TLSServer(_app, ca).start()
+    port = srv.port
+    tls_request(port, ca, "GET", "/")
+    srv.stop()
+    assert not any(t.name.startswith(f"course-https-{port}") for t in threading.enumerate())
