@@ -13,6 +13,7 @@ Everything here cleans up after itself: pools are shut down, threads joined, and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import socket
 import socketserver
@@ -179,13 +180,40 @@ def time_sockets(address: tuple[str, int], tasks: int = 8, workers: tuple[int, .
     return out
 
 
-def time_cpu(tasks: int = 4, size: int = 300_000, workers: tuple[int, ...] = (1, 2, 4)) -> list[Timing]:
-    """``tasks`` calls of :func:`cpu_work` with thread pools and process pools of each size."""
+@contextlib.contextmanager
+def _own_resource_tracker():
+    """Process pools started with "spawn" also start multiprocessing's resource tracker, a
+    helper process that otherwise lives as long as this one. Stop it afterwards if it was
+    started here, so a lesson leaves nothing running (it restarts on demand)."""
+    from multiprocessing import resource_tracker
+
+    tracker = resource_tracker._resource_tracker
+    was_running = getattr(tracker, "_pid", None) is not None
+    try:
+        yield
+    finally:
+        stop = getattr(tracker, "_stop", None)
+        if not was_running and stop is not None and getattr(tracker, "_pid", None) is not None:
+            stop()
+
+
+def time_cpu(tasks: int = 4, size: int = 300_000, workers: tuple[int, ...] = (1, 2, 4),
+             process_workers: tuple[int, ...] | None = None) -> list[Timing]:
+    """``tasks`` calls of :func:`cpu_work` with thread pools and process pools of each size.
+
+    ``process_workers`` (default: ``workers``) lets a lesson start fewer process pools,
+    since each new process costs a fraction of a second to start.
+    """
+    with _own_resource_tracker():
+        return _time_cpu(tasks, size, workers, workers if process_workers is None else process_workers)
+
+
+def _time_cpu(tasks: int, size: int, workers: tuple[int, ...], process_workers: tuple[int, ...]) -> list[Timing]:
     out = [Timing("sequential", 1, tasks, _timed(lambda: [cpu_work(size) for _ in range(tasks)]))]
     for w in workers:
         with ThreadPoolExecutor(max_workers=w) as pool:
             out.append(Timing("threads", w, tasks, _timed(lambda: list(pool.map(cpu_work, [size] * tasks)))))
-    for w in workers:
+    for w in process_workers:
         with _process_pool(w) as pool:
             _warm(pool, w)
             out.append(Timing("processes", w, tasks, _timed(lambda: list(pool.map(cpu_work, [size] * tasks)))))

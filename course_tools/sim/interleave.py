@@ -300,7 +300,8 @@ class _Machine:
             self.error = f"thread {name} yielded {instr!r}, not an instruction (Read, Write, Acquire, ...)"
             return
         self._known(instr)
-        self.pending[name] = instr
+        if not self.error:
+            self.pending[name] = instr
 
     def _known(self, instr: Instruction) -> None:
         if isinstance(instr, (Acquire, TryAcquire, Release)):
@@ -309,7 +310,9 @@ class _Machine:
 
     def enabled(self) -> list[str]:
         """Threads that can take a step now, in program order."""
-        out = []
+        out: list[str] = []
+        if self.error:
+            return out
         for name in self.program.threads:
             instr = self.pending.get(name)
             if instr is None:

@@ -1,0 +1,57 @@
+"""Do the concurrency plots and the interleaving widget render headless?"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from course_tools.sim.concurrency import cpu_tasks, schedule_tasks, simulate_pool  # noqa: E402
+from course_tools.sim.interleave import Acquire, Program, Release, explore, run  # noqa: E402
+from course_tools.viz.concurrency import (  # noqa: E402
+    compare_timelines, draw_wait_for, plot_outcomes, plot_pool, plot_speedup, step_through,
+)
+
+
+def take(a, b):
+    def thread():
+        yield Acquire(a)
+        yield Acquire(b)
+        yield Release(b)
+        yield Release(a)
+    return thread
+
+
+def test_plots_render():
+    """Every plot returns a figure with something drawn on it."""
+    figs = [
+        compare_timelines([schedule_tasks(cpu_tasks(2, 2.0), 1), schedule_tasks(cpu_tasks(2, 2.0), 2)]),
+        plot_speedup({"CPU": {"threads": [(1, 1.0), (2, 1.0)], "processes": [(1, 1.0), (2, 1.9)]}}, cores=2),
+        plot_outcomes(Counter({1: 4, 2: 2}), bad={1}),
+        plot_pool({"k=2": simulate_pool(10, capacity=2, rng=random.Random(1))}),
+    ]
+    for fig in figs:
+        assert fig.axes and any(ax.has_data() for ax in fig.axes)
+        plt.close(fig)
+
+
+def test_wait_for_drawing_names_the_cycle():
+    """The deadlock drawing's title names the cycle it found."""
+    program = Program({"T1": take("A", "B"), "T2": take("B", "A")}, locks="AB")
+    fig = draw_wait_for(run(program, ["T1", "T2"]))
+    assert "T1 → T2 → T1" in fig.axes[0].get_title(loc="left")
+    plt.close(fig)
+
+
+def test_step_through_widget(capsys):
+    """The widget shows the chosen interleaving up to the chosen step."""
+    program = Program({"T1": take("A", "B"), "T2": take("B", "A")}, locks="AB")
+    traces = {"".join(t.schedule): t for t in explore(program)}
+    w = step_through(traces, start=1)
+    w.update()
+    assert "acquire A" in capsys.readouterr().out
+    assert w.children[1].max == max(len(t.events) for t in traces.values())
