@@ -38,6 +38,12 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def collect_rules() -> str:
+    from course_tools.grading import collect
+
+    return collect.__doc__ or ""
+
+
 def cmd_collect(args: argparse.Namespace) -> int:
     from course_tools.grading.collect import run
 
@@ -84,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     _course_dir(p)
     p.set_defaults(func=cmd_release)
 
-    p = sub.add_parser("collect", help="import submissions (folder or LMS zip) into submitted/<student>/<assignment>/")
+    p = sub.add_parser("collect", help="import submissions (folder or LMS zip) into submitted/<student>/<assignment>/",
+                       description=collect_rules(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", type=Path, help="a folder of per-student notebooks, or a .zip")
     p.add_argument("assignment")
     p.add_argument("--force", action="store_true", help="replace an existing, different submission")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterable, TextIO
 
 from course_tools.grading import results as R
-from course_tools.grading.nbgrader_io import COURSE_DIR, assignments as source_assignments
+from course_tools.grading.nbgrader_io import COURSE_DIR
 
 __all__ = ["ClassResults", "class_results", "rows", "export_csv", "safe_cell", "FIELDS", "run"]
 
@@ -75,7 +75,8 @@ def _num(x: float | None) -> str:
 
 
 def _graded_assignments(course_dir: Path) -> list[str]:
-    names = set(source_assignments(course_dir))
+    """Assignments with results or submissions (not every source: one not yet released has no rows)."""
+    names: set[str] = set()
     for sub in ("grades", "submitted"):
         root = course_dir / sub
         if root.is_dir():

@@ -157,15 +157,19 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _class(course_dir: Path, assignment: str):
+    from course_tools.grading.export import class_results
+
+    return class_results(course_dir, assignment)
+
+
 def write_feedback(course_dir: Path | str, assignment: str, students: Iterable[str] | None = None) -> list[Path]:
     """Write ``feedback/<student>/<assignment>/feedback.html`` for each result; return the paths."""
     course_dir = Path(course_dir)
     secrets = secret_lines(_source_notebooks(course_dir, assignment))
     wanted = set(students) if students else None
     written = []
-    from course_tools.grading.export import class_results
-
-    for result in class_results(course_dir, assignment).results:  # a broken file costs only its student
+    for result in _class(course_dir, assignment).results:  # a broken file costs only its student
         if wanted is not None and result.student not in wanted:
             continue
         # the file name came from the student id: never let it point outside feedback/
@@ -191,4 +195,9 @@ def run(assignment: str, course_dir: Path | str = COURSE_DIR, *, students: list[
               file=sys.stderr)
         return 1
     print(f"{len(paths)} feedback file(s) for {assignment}", file=out)
+    c = _class(Path(course_dir), assignment)
+    for student, reason in sorted(c.broken.items()):
+        print(f"no feedback for {student}: {reason}", file=out)
+    for student in c.ungraded:
+        print(f"no feedback for {student}: submitted but not graded yet (run course autograde)", file=out)
     return 0

@@ -72,8 +72,11 @@ def test_formula_injection_is_neutralised(tmp_path):
 
 
 def test_default_is_every_assignment_and_stdout(tmp_path, capsys):
-    """Without ASSIGNMENT, are all assignments with results exported; does --csv - write to standard output?"""
+    """Without ASSIGNMENT, are all assignments with results exported (not sources nobody submitted yet);
+    does --csv - write to standard output?"""
     course = tmp_path / "course"
+    (course / "source" / "02_api_design").mkdir(parents=True)
+    (course / "source" / "02_api_design" / "02_api_design.ipynb").write_text("{}")
     R.save_result(course, _graded("ann"))
     R.save_result(course, _graded("ann", assignment=B, score=1.0, max_score=1.0))
     assert main(["export", "--csv", "-", "--course-dir", str(course)]) == 0
