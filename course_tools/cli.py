@@ -47,7 +47,7 @@ def collect_rules() -> str:
 def cmd_collect(args: argparse.Namespace) -> int:
     from course_tools.grading.collect import run
 
-    return run(args.source, args.assignment, args.course_dir, force=args.force)
+    return run(args.source, args.assignment, args.course_dir, force=args.force, dry_run=args.dry_run)
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", type=Path, help="a folder of per-student notebooks, or a .zip")
     p.add_argument("assignment")
     p.add_argument("--force", action="store_true", help="replace an existing, different submission")
+    p.add_argument("--dry-run", action="store_true", help="show what would be imported, write nothing")
     _course_dir(p)
     p.set_defaults(func=cmd_collect)
 

@@ -84,7 +84,12 @@ def check_notebook(notebook: Path | str, course_dir: Path | str = COURSE_DIR, *,
     name, source = find_source(notebook, course_dir, assignment)
     grade = grader or _default_grader()
     nb_result = grade(source, notebook, isolation=isolation)
-    status = R.GRADED if nb_result.cells else R.FAILED_PREFIX + "no graded cell could be checked in this notebook"
+    if not nb_result.cells:
+        status = R.FAILED_PREFIX + "no graded cell could be checked in this notebook"
+    elif any(c.status == "manual" for c in nb_result.cells):
+        status = R.NEEDS_MANUAL   # a written answer: your teacher grades it
+    else:
+        status = R.GRADED
     result = R.SubmissionResult(student=notebook.name, assignment=name, status=status, score=nb_result.score,
                                 max_score=nb_result.max_score, notebooks=[nb_result])
     return result, secret_lines([source])

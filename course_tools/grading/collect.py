@@ -84,6 +84,7 @@ class CollectReport:
     imported: list[Imported] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     aborted: str = ""    # set when a limit stopped the whole import
+    dry_run: bool = False  # nothing was written
 
     @property
     def ok(self) -> bool:
@@ -97,6 +98,8 @@ class CollectReport:
         head = (f"{self.assignment}: {len(self.imported)} submission(s) from "
                 f"{len({i.student for i in self.imported})} student(s) "
                 f"({counts['new']} new, {counts['replaced']} replaced, {counts['unchanged']} unchanged)")
+        if self.dry_run:
+            head = "DRY RUN, nothing written — " + head
         out = [head, *lines]
         if self.skipped:
             out.append(f"not imported ({len(self.skipped)}):")
@@ -285,10 +288,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def collect(source: Path | str, assignment: str, course_dir: Path | str = COURSE_DIR, *, force: bool = False,
-            limits: Limits = Limits()) -> CollectReport:
-    """Import SOURCE (a folder or a .zip) as submissions of ``assignment``; see the module doc."""
+            dry_run: bool = False, limits: Limits = Limits()) -> CollectReport:
+    """Import SOURCE (a folder or a .zip) as submissions of ``assignment``; see the module doc.
+    With ``dry_run`` nothing is written: the report says what would happen."""
     source, course_dir = Path(source), Path(course_dir)
-    report = CollectReport(assignment)
+    report = CollectReport(assignment, dry_run=dry_run)
     if not _STUDENT_OK.match(assignment):
         report.aborted = f"unusable assignment name {assignment!r}"
         return report
@@ -351,20 +355,22 @@ def collect(source: Path | str, assignment: str, course_dir: Path | str = COURSE
                 report.skipped.append(Skipped(rel, f"{student} already has a different submission at {target}; "
                                                    "kept it (use --force to replace)"))
                 continue
-            _write_atomic(target, data)
+            if not dry_run:
+                _write_atomic(target, data)
             report.imported.append(Imported(rel, student, target, "replaced"))
             continue
-        _write_atomic(target, data)
+        if not dry_run:
+            _write_atomic(target, data)
         report.imported.append(Imported(rel, student, target, "new"))
     return report
 
 
 def run(source: Path | str, assignment: str, course_dir: Path | str = COURSE_DIR, *, force: bool = False,
-        out: TextIO | None = None) -> int:
+        dry_run: bool = False, out: TextIO | None = None) -> int:
     """The ``course collect`` command: import, print what happened; 1 if aborted or nothing matched."""
     import sys
 
     out = out or sys.stdout
-    report = collect(source, assignment, course_dir, force=force)
+    report = collect(source, assignment, course_dir, force=force, dry_run=dry_run)
     print(report.summary(), file=out)
     return 0 if report.ok and (report.imported or not report.skipped) else 1

@@ -115,3 +115,20 @@ def test_check_errors_are_reported(tmp_path, capsys):
         assert main(["check", str(mine), "--course-dir", str(course)]) == 1
     err = capsys.readouterr().err
     assert "grading" in err and "failed" in err and HIDDEN not in err
+
+
+def test_written_answer_needs_manual_grading(tmp_path):
+    """A cell the autograder leaves to a human ('manual'): is the check's status 'needs manual grading',
+    shown as 'so far', rather than a final score?"""
+    course = _course(tmp_path)
+
+    def grader(source, submission, *, isolation=True):
+        cells = [R.CellResult("q1_test", 1.0, 1.0, ["2.8.1"], "passed"),
+                 R.CellResult("essay", 0.0, 2.0, ["2.8.3"], "manual")]
+        return R.NotebookResult("08_caching", 1.0, 3.0, cells)
+
+    result, _ = check_notebook(_mine(course, tmp_path, "08_caching.ipynb"), course, grader=grader)
+    assert result.status == R.NEEDS_MANUAL
+    from course_tools.grading.feedback import render_text
+    text = render_text(result)
+    assert "1 / 3 (so far: needs manual grading)" in text and "to be graded by hand" in text

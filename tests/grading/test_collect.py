@@ -233,3 +233,13 @@ def test_cli_collect_in_process(tmp_path, capsys):
     assert "zoe" in out and "notes.pdf" in out and "not a notebook" in out
     assert (course / "submitted/zoe/08_caching/08_caching.ipynb").read_bytes() == _nb("z")
     assert main(["collect", str(tmp_path / "missing.zip"), A, "--course-dir", str(course)]) == 1
+
+
+def test_dry_run_writes_nothing(tmp_path, capsys):
+    """Does --dry-run report what would be imported without creating submitted/?"""
+    course = _course(tmp_path)
+    z = _zip(tmp_path / "subs.zip", {"zoe_08_caching.ipynb": _nb("z")})
+    assert main(["collect", str(z), A, "--dry-run", "--course-dir", str(course)]) == 0
+    out = capsys.readouterr().out
+    assert "DRY RUN" in out and "zoe" in out
+    assert not (course / "submitted").exists()
