@@ -6,8 +6,8 @@ graded / needs-manual / failed / ungraded submissions, and writes PNG plots unde
 them from ``metadata.course.objectives``); titles from :mod:`course_tools.syllabus`.
 
 Statistics use every submission that has per-question results (graded, or needing manual
-grading for some other cell). Failed and ungraded submissions are *counted*, never
-averaged in as zeros.
+grading for some other cell). Failed and ungraded submissions, and cells still waiting for
+a human (status ``manual``), are *counted*, never averaged in as zeros.
 """
 
 from __future__ import annotations
@@ -97,10 +97,12 @@ def build_report(course_dir: Path | str, assignment: str) -> Report:
                 for o in cell.objectives:
                     if o not in q.objectives:
                         q.objectives.append(o)
+                q.by_status[cell.status] = q.by_status.get(cell.status, 0) + 1
+                if cell.status == "manual":   # not graded yet: counted, never averaged in as 0
+                    continue
                 q.n += 1
                 q.earned += cell.points
                 q.full += cell.max_points > 0 and cell.points >= cell.max_points
-                q.by_status[cell.status] = q.by_status.get(cell.status, 0) + 1
                 for o in cell.objectives:
                     s = objectives.setdefault(o, ObjectiveStats(o, OBJECTIVES[o].title if o in OBJECTIVES else "(unknown id)"))
                     if cell.grade_id not in s.questions:

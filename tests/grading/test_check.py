@@ -18,7 +18,7 @@ from course_tools.authoring import tests as graded_cell
 from course_tools.cli import main
 from course_tools.grading import results as R
 from course_tools.grading.check import CheckError, check_notebook, find_source
-from course_tools.grading.feedback import render_html
+from course_tools.grading.feedback import render_html, render_text
 
 A = "08_caching"
 HIDDEN = "check_choice(answer_1, 'c', question=1, hint='Which copy is written first?')"
@@ -129,6 +129,5 @@ def test_written_answer_needs_manual_grading(tmp_path):
 
     result, _ = check_notebook(_mine(course, tmp_path, "08_caching.ipynb"), course, grader=grader)
     assert result.status == R.NEEDS_MANUAL
-    from course_tools.grading.feedback import render_text
     text = render_text(result)
     assert "1 / 3 (so far: needs manual grading)" in text and "to be graded by hand" in text

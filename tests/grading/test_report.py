@@ -67,3 +67,17 @@ def test_empty_assignment(tmp_path, capsys):
     assert "no submissions" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()
     assert "0 submission(s)" in format_table(build_report(tmp_path, A))
+
+
+def test_cells_waiting_for_a_human_are_not_zeros(tmp_path):
+    """A written-answer cell not yet graded by hand ('manual'): is it counted but left out of the mean?"""
+    course = tmp_path / "course"
+    for student, status, pts in (("ann", "passed", 2.0), ("bob", "manual", 0.0)):
+        cells = [R.CellResult("essay", pts, 2.0, ["2.8.3"], status)]
+        R.save_result(course, R.SubmissionResult(student, A, R.GRADED if status == "passed" else R.NEEDS_MANUAL,
+                                                 pts, 2.0, [R.NotebookResult(A, pts, 2.0, cells)]))
+    rep = build_report(course, A)
+    (q,) = rep.questions
+    assert (q.n, q.mean_fraction, q.by_status) == (1, 1.0, {"passed": 1, "manual": 1})
+    assert rep.objectives[0].fraction == 1.0 and rep.objectives[0].students == {"ann"}
+    assert "manual 1" in format_table(rep)
