@@ -1,0 +1,385 @@
+"""``course autograde``: grade every submission of an assignment, sandboxed and in parallel.
+
+    results = autograde("08_caching", course_dir, jobs=2)       # writes grades/08_caching/<student>.json
+    nb = grade_notebook(source_nb, my_copy)                      # one notebook, for `course check`
+
+The instructor process (this module and :mod:`course_tools.grading.plan`) reads the source
+and the submissions, and decides every score; it never runs student code. ``jobs`` warm
+workers (:mod:`course_tools.grading.worker`, sandboxed by :mod:`course_tools.grading.sandbox`)
+execute the cells and report per-test verdicts. nbgrader's database is not used: results go
+to ``grades/<assignment>/<student>.json`` (:mod:`course_tools.grading.results`).
+
+A submission that cannot be graded gets ``status="failed: <reason>"`` and the batch goes on;
+a worker that dies or hangs is replaced, and only the submission it held is affected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import selectors
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from course_tools.grading.nbgrader_io import COURSE_DIR
+from course_tools.grading.plan import PlanError, SourceNotebook, load_source, make_plan, read_notebook_json
+from course_tools.grading.results import (GRADED, NEEDS_MANUAL, CellResult, NotebookResult, SubmissionResult,
+                                          save_result)
+from course_tools.grading.sandbox import UID_BASE, Capabilities, Limits, detect_capabilities, worker_command
+
+__all__ = ["autograde", "grade_submission", "grade_notebook", "WorkerPool", "Limits", "submissions",
+           "load_sources"]
+
+_uid_lock = threading.Lock()
+_uid_next = [UID_BASE + (os.getpid() % 4096) * 100_000]
+
+
+def _fresh_uid() -> int:
+    with _uid_lock:
+        _uid_next[0] += 1
+        return _uid_next[0]
+
+
+class WorkerError(RuntimeError):
+    pass
+
+
+class Worker:
+    """One warm worker process (inside its namespaces), spoken to over its stdin/stdout."""
+
+    def __init__(self, caps: Capabilities, hide: list[str], preload: list[str], start_timeout: float = 60.0):
+        self.caps = caps
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        self.proc = subprocess.Popen(worker_command(caps), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL if not os.environ.get("COURSE_GRADE_DEBUG") else None,
+                                     env=env, close_fds=True, start_new_session=True)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.proc.stdout, selectors.EVENT_READ)
+        self.buf = b""
+        caps_d = {k: getattr(caps, k) for k in ("root", "netns", "userns", "pidns", "mountns", "setuid", "cgroups")}
+        self._send({"caps": caps_d, "hide": hide, "keep": _kept_paths(), "preload": preload})
+        hello = self._recv(start_timeout)
+        self.warnings: list[str] = list(hello.get("warnings", []))
+
+    def _send(self, obj) -> None:
+        try:
+            self.proc.stdin.write((json.dumps(obj) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            raise WorkerError(f"grading worker is gone ({exc})") from None
+
+    def _recv(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerError(f"grading worker did not answer within {timeout:.0f} s")
+            if not self.sel.select(min(left, 1.0)):
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                raise WorkerError(f"grading worker exited (code {self.proc.poll()})")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def grade(self, request: dict, timeout: float) -> dict:
+        self._send(request)
+        return self._recv(timeout)
+
+    def close(self) -> None:
+        try:
+            if self.proc.poll() is None:
+                try:
+                    self._send({"op": "exit"})
+                    self.proc.stdin.close()
+                except (WorkerError, OSError):
+                    pass
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.kill()
+        finally:
+            self.sel.close()
+            for f in (self.proc.stdin, self.proc.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, 9)   # unshare --kill-child takes the worker and its PID namespace with it
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+class WorkerPool:
+    """``jobs`` warm workers; ``grade(plan_request)`` borrows one, replacing it if it failed."""
+
+    def __init__(self, jobs: int, *, isolation: bool = True, hide: Iterable[str | Path] = (),
+                 preload: Iterable[str] = (), announce: Callable[[str], None] | None = None):
+        self.caps = detect_capabilities(isolation)
+        self.hide = sorted({str(Path(p).resolve()) for p in hide})
+        self.preload = sorted(set(preload))
+        self.jobs = max(1, int(jobs))
+        self.idle: "queue.Queue[Worker | None]" = queue.Queue()
+        self.all: list[Worker] = []
+        self.lock = threading.Lock()
+        self.warnings = list(self.caps.warnings)
+        for w in self.warnings:
+            (announce or (lambda m: print(f"WARNING: {m}", file=sys.stderr)))(w)
+        with ThreadPoolExecutor(self.jobs) as ex:
+            started = list(ex.map(lambda _: self._start(), range(self.jobs)))
+        for w in started:
+            self.idle.put(w)
+        extra = sorted({m for w in started if w for m in w.warnings})
+        for m in extra:
+            self.warnings.append(m)
+            (announce or (lambda m: print(f"WARNING: {m}", file=sys.stderr)))(m)
+
+    def _start(self) -> Worker | None:
+        try:
+            w = Worker(self.caps, self.hide, self.preload)
+        except (WorkerError, OSError, ValueError):
+            return None
+        with self.lock:
+            self.all.append(w)
+        return w
+
+    def grade(self, request: dict, timeout: float) -> dict:
+        w = self.idle.get()
+        if w is None:
+            w = self._start()
+            if w is None:
+                self.idle.put(None)
+                raise WorkerError("could not start a grading worker")
+        try:
+            resp = w.grade(request, timeout)
+        except (WorkerError, ValueError) as exc:
+            w.kill()
+            w.close()
+            with self.lock:
+                self.all.remove(w)
+            self.idle.put(self._start())
+            raise WorkerError(str(exc)) from None
+        self.idle.put(w)
+        return resp
+
+    def close(self) -> None:
+        with self.lock:
+            workers, self.all = list(self.all), []
+        for w in workers:
+            w.close()
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------------------------------------------
+
+def load_sources(course_dir: Path | str, assignment: str) -> list[SourceNotebook]:
+    src_dir = Path(course_dir) / "source" / assignment
+    paths = sorted(src_dir.glob("*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no source notebook in {src_dir}")
+    return [load_source(p) for p in paths]
+
+
+def submissions(course_dir: Path | str, assignment: str, students: Iterable[str] | None = None) -> list[str]:
+    root = Path(course_dir) / "submitted"
+    found = sorted(p.parent.name for p in root.glob(f"*/{assignment}") if p.is_dir()) if root.is_dir() else []
+    if students:
+        wanted = list(students)
+        return [s for s in wanted if s in found] + [s for s in wanted if s not in found]
+    return found
+
+
+def _nb_result(src: SourceNotebook, plan_cells: list[dict] | None, missing: list[str], resp: dict | None,
+               fail_all: str | None = None) -> NotebookResult:
+    """Score one notebook from the worker's verdicts (decided here, from the source's points)."""
+    by_gid: dict[str, dict] = {}
+    if plan_cells is not None and resp is not None:
+        for i, cell in enumerate(plan_cells):
+            if cell["kind"] == "test":
+                by_gid[cell["grade_id"]] = resp.get("results", {}).get(str(i), {})
+    cells = []
+    for sc in src.graded:
+        if sc.role == "manual":
+            cells.append(CellResult(sc.grade_id, 0.0, sc.points, sc.objectives, "manual",
+                                    "Graded by your instructor."))
+            continue
+        if fail_all is not None:
+            cells.append(CellResult(sc.grade_id, 0.0, sc.points, sc.objectives, "error", fail_all))
+        elif sc.grade_id in missing:
+            cells.append(CellResult(sc.grade_id, 0.0, sc.points, sc.objectives, "missing",
+                                    "This test cell was deleted from your notebook, so it counts as failed. "
+                                    "Restore it from a fresh copy of the assignment."))
+        else:
+            v = by_gid.get(sc.grade_id) or {"status": "error", "message": "No verdict was reported for this test."}
+            status = v.get("status", "error")
+            if status not in ("passed", "failed", "error", "timeout"):
+                status = "error"
+            points = sc.points if status == "passed" else 0.0
+            cells.append(CellResult(sc.grade_id, points, sc.points, sc.objectives, status, str(v.get("message", ""))))
+    return NotebookResult(src.name, sum(c.points for c in cells), src.max_score, cells)
+
+
+def grade_submission(pool: WorkerPool, sources: list[SourceNotebook], sub_dir: Path, student: str,
+                     assignment: str, limits: Limits) -> SubmissionResult:
+    """Grade one ``submitted/<student>/<assignment>/`` folder. Never raises for a bad submission."""
+    t0 = time.monotonic()
+    warnings = list(pool.warnings)
+    failures: list[str] = []
+    notebooks: list[NotebookResult] = []
+    for src in sources:
+        path = sub_dir / src.filename
+        if not path.exists():
+            cands = sorted(sub_dir.glob("*.ipynb"))
+            if len(sources) == 1 and len(cands) == 1:
+                warnings.append(f"graded {cands[0].name} as {src.filename}")
+                path = cands[0]
+            else:
+                failures.append(f"{src.filename} is missing from {sub_dir}: ask the student to submit it "
+                                "(files found: " + (", ".join(p.name for p in cands) or "none") + ")")
+                notebooks.append(_nb_result(src, None, [], None, fail_all="notebook not submitted"))
+                continue
+        try:
+            data = path.read_bytes()
+            nb = read_notebook_json(data, path.name)
+            plan = make_plan(src, nb)
+        except PlanError as exc:
+            failures.append(str(exc))
+            notebooks.append(_nb_result(src, None, [], None, fail_all="your notebook could not be read"))
+            continue
+        except OSError as exc:
+            failures.append(f"cannot read {path}: {exc}")
+            notebooks.append(_nb_result(src, None, [], None, fail_all="your notebook could not be read"))
+            continue
+        warnings += [f"{src.filename}: {w}" for w in plan.warnings]
+        request = {"op": "grade", "uid": _fresh_uid(), "filename": src.filename, "raw": data.decode("utf-8"),
+                   "cells": plan.cells, "limits": limits.to_dict()}
+        try:
+            resp = pool.grade(request, timeout=limits.notebook_timeout + 60)
+        except Exception as exc:
+            failures.append(f"the grading worker failed on {src.filename} ({exc}); rerun "
+                            f"`course autograde {assignment} --student {student}`")
+            notebooks.append(_nb_result(src, None, [], None, fail_all="grading was interrupted"))
+            continue
+        if "error" in resp:
+            failures.append(f"internal grading error on {src.filename}: {resp['error']}; rerun "
+                            f"`course autograde {assignment} --student {student}` and report it if it persists")
+            notebooks.append(_nb_result(src, None, [], None, fail_all="grading was interrupted"))
+            continue
+        warnings += [f"{src.filename}: {w}" for w in resp.get("warnings", [])]
+        notebooks.append(_nb_result(src, plan.cells, plan.missing, resp))
+    score = sum(n.score for n in notebooks)
+    max_score = sum(n.max_score for n in notebooks)
+    if failures:
+        status = "failed: " + "; ".join(failures)
+    elif any(c.status == "manual" for n in notebooks for c in n.cells):
+        status = NEEDS_MANUAL
+    else:
+        status = GRADED
+    return SubmissionResult(student, assignment, status, score, max_score, notebooks,
+                            datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                            round(time.monotonic() - t0, 3), warnings)
+
+
+def _hidden_paths(course_dir: Path) -> list[Path]:
+    """What the worker covers: the course directory and the instructor's HOME."""
+    out = [Path(course_dir).resolve()]
+    home = Path(os.path.expanduser("~"))
+    if home.is_dir() and str(home) != "/":
+        out.append(home.resolve())
+    return out
+
+
+def _kept_paths() -> list[str]:
+    """What must stay visible inside a hidden directory: Python itself and this package."""
+    pkg = Path(__file__).resolve().parents[2]
+    return sorted({str(Path(p).resolve()) for p in (sys.base_prefix, sys.prefix, pkg)})
+
+
+def autograde(assignment: str, course_dir: Path | str = COURSE_DIR, *, jobs: int | None = None,
+              students: Iterable[str] | None = None, isolation: bool = True, limits: Limits | None = None,
+              progress: bool = True, save: bool = True, pool: WorkerPool | None = None) -> list[SubmissionResult]:
+    """Grade every ``submitted/*/<assignment>/`` (or only ``students``) and save one result each."""
+    course_dir = Path(course_dir)
+    limits = limits or Limits()
+    sources = load_sources(course_dir, assignment)
+    names = submissions(course_dir, assignment, students)
+    jobs = jobs or os.cpu_count() or 1
+    own_pool = pool is None
+    if own_pool:
+        preload = sorted({m for s in sources for m in s.preload()})
+        pool = WorkerPool(min(jobs, max(1, len(names))), isolation=isolation, hide=_hidden_paths(course_dir),
+                          preload=preload)
+    results: list[SubmissionResult] = []
+    try:
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(names), unit="submission", desc=f"autograde {assignment}", file=sys.stderr)
+
+        def one(student: str) -> SubmissionResult:
+            sub_dir = course_dir / "submitted" / student / assignment
+            if not sub_dir.is_dir():
+                r = SubmissionResult(student, assignment, f"failed: no submission folder {sub_dir}", 0.0,
+                                     sum(s.max_score for s in sources), [], "", 0.0, [])
+            else:
+                try:
+                    r = grade_submission(pool, sources, sub_dir, student, assignment, limits)
+                except Exception as exc:  # never abort the batch
+                    r = SubmissionResult(student, assignment, f"failed: internal error ({type(exc).__name__}: "
+                                         f"{exc}); rerun with --student {student}", 0.0,
+                                         sum(s.max_score for s in sources), [], "", 0.0, list(pool.warnings))
+            if save:
+                save_result(course_dir, r)
+            if bar is not None:
+                bar.update(1)
+            return r
+
+        with ThreadPoolExecutor(pool.jobs) as ex:
+            results = list(ex.map(one, names))
+        if bar is not None:
+            bar.close()
+    finally:
+        if own_pool:
+            pool.close()
+    return results
+
+
+def grade_notebook(source_nb_path: Path | str, submission_nb_path: Path | str, *, isolation: bool = True,
+                   limits: Limits | None = None) -> NotebookResult:
+    """Grade one notebook file against its source, e.g. a learner's own copy (``course check``).
+
+    Same plan, sandbox and verdicts as ``course autograde``. Raises ``PlanError`` (with a
+    message for the learner) when the file cannot be read as a notebook.
+    """
+    src = load_source(source_nb_path)
+    data = Path(submission_nb_path).read_bytes()
+    plan = make_plan(src, read_notebook_json(data, Path(submission_nb_path).name))
+    limits = limits or Limits()
+    with WorkerPool(1, isolation=isolation, hide=[Path(source_nb_path).resolve().parent], preload=src.preload(),
+                    announce=lambda m: None) as pool:
+        resp = pool.grade({"op": "grade", "uid": _fresh_uid(), "filename": src.filename, "raw": data.decode("utf-8"),
+                           "cells": plan.cells, "limits": limits.to_dict()}, timeout=limits.notebook_timeout + 60)
+    if "error" in resp:
+        raise RuntimeError(f"grading failed: {resp['error']}")
+    return _nb_result(src, plan.cells, plan.missing, resp)
