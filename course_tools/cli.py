@@ -38,6 +38,19 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_autograde(args: argparse.Namespace) -> int:
+    from course_tools.grading.autograde import run_autograde
+
+    return run_autograde(args.assignment, args.course_dir, jobs=args.jobs, students=args.student,
+                         isolation=not args.no_isolation)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from course_tools.grading.bench import run_bench
+
+    return run_bench(n=args.n, jobs=args.jobs, assignment=args.assignment, course_dir=args.course_dir)
+
+
 def collect_rules() -> str:
     from course_tools.grading import collect
 
@@ -89,6 +102,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignments", nargs="*")
     _course_dir(p)
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("autograde", help="grade every submitted/*/ASSIGNMENT/ in a sandbox, in parallel")
+    p.add_argument("assignment")
+    p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: the number of cores)")
+    p.add_argument("--student", action="append", help="only this student (repeatable)")
+    p.add_argument("--no-isolation", action="store_true", help="no namespaces/uid drop (debugging only; warns)")
+    _course_dir(p)
+    p.set_defaults(func=cmd_autograde)
+
+    p = sub.add_parser("bench", help="grading throughput: plain sequential nbgrader vs course autograde --jobs 2")
+    p.add_argument("--n", type=int, default=40, help="synthetic submissions (default 40)")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--assignment", default=None, help="default: 08_caching if present, else the test fixture")
+    p.add_argument("--course-dir", type=Path, default=None,
+                   help="course root holding source/ (default: notebooks/assessments, else the test fixture)")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("collect", help="import submissions (folder or LMS zip) into submitted/<student>/<assignment>/",
                        description=collect_rules(), formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -383,3 +383,28 @@ def grade_notebook(source_nb_path: Path | str, submission_nb_path: Path | str, *
     if "error" in resp:
         raise RuntimeError(f"grading failed: {resp['error']}")
     return _nb_result(src, plan.cells, plan.missing, resp)
+
+
+def run_autograde(assignment: str, course_dir: Path | str = COURSE_DIR, *, jobs: int | None = None,
+                  students: Iterable[str] | None = None, isolation: bool = True) -> int:
+    """``course autograde``: grade, save, print one line per submission and a summary. Exit 1 if any failed."""
+    from course_tools.grading.results import result_path
+
+    course_dir = Path(course_dir)
+    t0 = time.monotonic()
+    try:
+        results = autograde(assignment, course_dir, jobs=jobs, students=students, isolation=isolation)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not results:
+        print(f"no submissions under {course_dir / 'submitted'}/*/{assignment}/")
+        return 0
+    for r in results:
+        print(f"{r.student:<24} {r.score:6.1f} / {r.max_score:<6.1f} {r.status}")
+    failed = sum(r.failed for r in results)
+    manual = sum(r.status == NEEDS_MANUAL for r in results)
+    dt = time.monotonic() - t0
+    print(f"{len(results)} submission(s) in {dt:.1f} s: {len(results) - failed - manual} graded, {manual} need manual "
+          f"grading, {failed} failed. Results in {result_path(course_dir, assignment, '*').parent}/")
+    return 1 if failed else 0
