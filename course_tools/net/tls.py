@@ -11,8 +11,9 @@ and a reader for the handshake bytes a network observer can still see.
         parse_client_hello(relay.flows[0].client_to_server).sni    # 'localhost' — in clear
 
 The facts behind it are from RFC 9846 (TLS 1.3, July 2026; RFC 8446 was its
-predecessor): §1 what TLS protects (and that it does not hide lengths), §4.1.2 the
-ClientHello, §4.2 its extensions (SNI itself is RFC 6066 §3), §5.1 the record layer.
+predecessor): §1 what TLS protects (and that it does not hide lengths), §4.2.2 the
+ClientHello, §4.2.3 the ServerHello, §4.3 their extensions (key share §4.3.8; SNI itself is
+RFC 6066 §3), §5.1 the record layer.
 Certificates are made with ``trustme`` and never leave this process; the names in them
 (``localhost``, ``127.0.0.1``) are the only names any client here asks for.
 """
@@ -39,7 +40,8 @@ __all__ = [
 
 CONTENT_TYPES = {20: "change_cipher_spec", 21: "alert", 22: "handshake", 23: "application_data"}
 CIPHER_SUITES = {0x1301: "TLS_AES_128_GCM_SHA256", 0x1302: "TLS_AES_256_GCM_SHA384",
-                 0x1303: "TLS_CHACHA20_POLY1305_SHA256", 0x1304: "TLS_AES_128_CCM_SHA256"}
+                 0x1303: "TLS_CHACHA20_POLY1305_SHA256", 0x1304: "TLS_AES_128_CCM_SHA256",
+                 0x00FF: "TLS_EMPTY_RENEGOTIATION_INFO_SCSV (a signal, not a cipher)"}
 GROUPS = {0x0017: "secp256r1", 0x0018: "secp384r1", 0x0019: "secp521r1", 0x001D: "x25519", 0x001E: "x448",
           0x0100: "ffdhe2048", 0x11EC: "X25519MLKEM768"}
 VERSIONS = {0x0304: "TLS 1.3", 0x0303: "TLS 1.2", 0x0302: "TLS 1.1", 0x0301: "TLS 1.0"}
@@ -69,6 +71,7 @@ class LocalCA:
     def server_context(self, *hostnames: str) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.set_alpn_protocols(["http/1.1"])
         self.issue(*hostnames).configure_cert(ctx)
         return ctx
 
@@ -76,6 +79,7 @@ class LocalCA:
         """A verifying client (like a browser): trusts this CA (or, ``trust=False``, nothing)."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED are on
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.set_alpn_protocols(["http/1.1"])   # ALPN (RFC 7301): which protocol runs inside TLS
         if trust:
             self._ca.configure_trust(ctx)
         return ctx
