@@ -48,7 +48,7 @@ def test_lab_serves_lessons_and_student_versions(tmp_path):
                 time.sleep(0.5)
         assert listing is not None, "JupyterLab did not answer within 120 s"
         names = {item["name"] for item in listing["content"]}
-        lessons = {p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+        lessons = {p.name for p in root.glob("[0-9][0-9]_*.ipynb")}
         assert lessons and lessons <= names
         release = _get(f"{base}/api/contents/assessments/release?token={token}")
         assert {i["name"] for i in release["content"]} >= {"08_caching"}
