@@ -20,7 +20,8 @@ def pyproject_dependencies() -> set[str]:
 
 def environment_dependencies() -> tuple[set[str], list[str]]:
     names, uncommented = set(), []
-    for line in (ROOT / "environment.yml").read_text().splitlines():
+    text = (ROOT / "environment.yml").read_text()
+    for line in text[text.index("dependencies:"):].splitlines():
         m = re.match(r"^\s+-\s+(?!pip:)([A-Za-z0-9_.\-]+)(.*)$", line)
         if not m or m.group(1) in ("python", "pip", "-e"):
             continue
