@@ -471,12 +471,13 @@ class StudentProcess:
                     err = None if r.success else "error"
                 except BaseException as exc:
                     err = type(exc).__name__
+                changed = self._restore_builtins()
                 try:
                     sys.stdout.flush()
                     sys.stderr.flush()
                 except BaseException:
                     pass
-                _send(res_w, {"i": msg["i"], "done": True, "error": err})
+                _send(res_w, {"i": msg["i"], "done": True, "error": err, "tampered": changed})
             elif op == "values":
                 vals = {}
                 for name in msg["names"]:
@@ -493,6 +494,18 @@ class StudentProcess:
                 _send(res_w, {"i": msg["i"], "done": True, "child": status})
             elif op == "exit":
                 _exit(0)
+
+    def _restore_builtins(self) -> list[str]:  # pragma: no cover - runs in the child
+        """Student code that rebinds builtins would break this runner too: undo it after each cell."""
+        snap, bd, changed = self.run.worker.pristine.builtins, builtins.__dict__, []
+        for k in [k for k in bd if k not in snap]:
+            del bd[k]
+            changed.append(f"builtins.{k}")
+        for k, v in snap.items():
+            if bd.get(k, snap) is not v:
+                bd[k] = v
+                changed.append(f"builtins.{k}")
+        return changed[:10]
 
     def _fork_test(self, shell, msg: dict, res_w: int) -> str:  # pragma: no cover - runs in the child
         pid = _fork()
@@ -756,7 +769,13 @@ class NotebookRun:
         if not S.send({"op": "run", "i": i, "source": source}):
             return "died"
         r = S.wait_for(lambda m: m.get("i") == i and m.get("done"), timeout)
-        return r if _isinstance(r, str) else "ok"
+        if _isinstance(r, str):
+            return r
+        for t in r.get("tampered") or []:
+            note = f"student code rebinds {_str(t)[:60]}; undone after each cell"
+            if note not in self.warnings and _len(self.warnings) < 30:
+                self.warnings.append(note)
+        return "ok"
 
     def _test(self, S: StudentProcess, i: int, cell: dict) -> bool:
         """Decide test ``i``. Returns False if S must be restarted."""
