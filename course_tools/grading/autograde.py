@@ -335,7 +335,11 @@ def autograde(assignment: str, course_dir: Path | str = COURSE_DIR, *, jobs: int
         bar = None
         if progress:
             from tqdm import tqdm
-            bar = tqdm(total=len(names), unit="submission", desc=f"autograde {assignment}", file=sys.stderr)
+
+            class _Bar(tqdm):
+                monitor_interval = 0   # no monitor thread left behind
+
+            bar = _Bar(total=len(names), unit="submission", desc=f"autograde {assignment}", file=sys.stderr)
 
         def one(student: str) -> SubmissionResult:
             sub_dir = course_dir / "submitted" / student / assignment

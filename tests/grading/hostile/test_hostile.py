@@ -1,0 +1,174 @@
+"""Does every hostile submission fail only itself, with its exact outcome, while the batch goes on?
+
+The whole corpus (``corpus.py``) is graded as ONE batch (``--jobs 2``) in a module fixture;
+each test then checks one submission's status, score and per-test statuses, or a property of
+the batch (other grades unchanged, nothing left running, nothing written where it must not be).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from course_tools.grading.autograde import autograde, grade_notebook
+from course_tools.grading.results import load_result, result_path
+from course_tools.grading.sandbox import UID_BASE, Limits, detect_capabilities
+
+pytestmark = [pytest.mark.grading, pytest.mark.slow]
+
+
+def _load_corpus():
+    spec = importlib.util.spec_from_file_location("hostile_corpus", Path(__file__).with_name("corpus.py"))
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+corpus = _load_corpus()
+LIMITS = Limits(cell_timeout=3, notebook_timeout=40)
+CONTROL = ["good", "untouched", "partly_right"]
+
+
+def _sandboxed_uids() -> list[int]:
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/status") as f:
+                    uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
+            except (OSError, StopIteration, ValueError):
+                continue
+            if uid >= UID_BASE:
+                out.append(uid)
+    return out
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    course = tmp_path_factory.mktemp("hostile") / "course"
+    shutil.copytree(corpus.FILES, course)
+    (course / "gradebook.db").write_bytes(b"the instructor's gradebook")
+    with socket.socket() as server:   # a service on the grader's loopback the students try to reach
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        (course / "port.txt").write_text(str(server.getsockname()[1]))
+        cases = corpus.write_corpus(course)
+        results = autograde(corpus.ASSIGNMENT, course, jobs=2, limits=LIMITS, progress=False)
+    return course, {c.name: c for c in cases}, {r.student: r for r in results}
+
+
+@pytest.mark.parametrize("name", [c.name for c in corpus.CASES])
+def test_exact_outcome(batch, name):
+    """Each submission gets exactly its expected status, score and per-test statuses."""
+    course, cases, results = batch
+    case, r = cases[name], results[name]
+    assert r.status.startswith(case.status), r.status
+    assert r.score == case.score, [(c.grade_id, c.status, c.message) for c in r.cells()]
+    assert r.max_score == 4
+    got = {c.grade_id: c.status for c in r.cells()}
+    for gid, status in case.tests.items():
+        assert got[gid] == status, (gid, got, r.warnings)
+    if case.warning:
+        assert any(case.warning in w for w in r.warnings), r.warnings
+    saved = load_result(result_path(course, corpus.ASSIGNMENT, name))
+    assert saved.score == r.score and saved.status == r.status
+
+
+def test_messages_never_show_hidden_tests(batch):
+    """Learner-visible messages are hints and assertion messages, never hidden test source."""
+    _, _, results = batch
+    hidden = ["_ref(", "rng = random.Random", 'check_choice(answer_1, "b"', 'check_choice(answer_2, "c"']
+    for r in results.values():
+        for c in r.cells():
+            assert not any(h in c.message for h in hidden), (r.student, c.message)
+            assert c.objectives, c
+
+
+def test_other_grades_unchanged_by_hostile_neighbours(batch, tmp_path):
+    """The honest submissions get the same per-test results alone as in the hostile batch."""
+    course, _, results = batch
+    alone = tmp_path / "course"
+    shutil.copytree(corpus.FILES, alone)
+    corpus.write_corpus(alone, CONTROL)
+    clean = {r.student: r for r in autograde(corpus.ASSIGNMENT, alone, jobs=1, limits=LIMITS, progress=False)}
+    for name in CONTROL:
+        assert [(c.grade_id, c.status, c.points, c.message) for c in clean[name].cells()] == \
+               [(c.grade_id, c.status, c.points, c.message) for c in results[name].cells()]
+        assert clean[name].status == results[name].status == "graded"
+
+
+def test_course_files_untouched_and_nothing_left_running(batch):
+    """No student wrote the gradebook or a result; no sandboxed process or cgroup survives grading."""
+    course, _, results = batch
+    assert (course / "gradebook.db").read_bytes() == b"the instructor's gradebook"
+    forged = json.loads(result_path(course, corpus.ASSIGNMENT, "writes_gradebook").read_text())
+    assert forged["score"] == 0 and forged["notebooks"]
+    assert _sandboxed_uids() == []
+    leftovers = [p for root in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup/memory"))
+                 if root.is_dir() for p in root.rglob("course-grade-*")]
+    assert leftovers == []
+
+
+def test_isolation_means_are_reported(batch):
+    """What the machine could not provide is listed in every result's warnings (here: as root, nothing)."""
+    _, _, results = batch
+    caps = detect_capabilities()
+    for r in results.values():
+        for w in caps.warnings:
+            assert w in r.warnings
+    if caps.root and caps.netns:
+        assert not any("NO " in w or "NOT ROOT" in w for w in results["good"].warnings)
+
+
+def test_startup_files_do_not_reach_the_next_student(tmp_path):
+    """IPython startup files written by one student do not run for the next one (same worker)."""
+    course = tmp_path / "course"
+    shutil.copytree(corpus.FILES, course)
+    (course / "port.txt").write_text("9")
+    corpus.write_corpus(course, ["persists_startup_files"])
+    os.rename(course / "submitted" / "persists_startup_files", course / "submitted" / "a_persists")
+    victim = corpus.student_nb()
+    for gid in ("q1_answer", "q2_answer"):
+        victim["cells"][corpus.cell_index(victim, gid)]["source"] = "pass  # no answer: a startup file would set one"
+    d = course / "submitted" / "b_victim" / corpus.ASSIGNMENT
+    d.mkdir(parents=True)
+    (d / corpus.NB).write_bytes(corpus.dump(victim))
+    results = {r.student: r for r in autograde(corpus.ASSIGNMENT, course, jobs=1, limits=LIMITS, progress=False)}
+    cells = {c.grade_id: c for c in results["b_victim"].cells()}
+    assert results["b_victim"].score == 2
+    assert cells["q1_test"].status == "error" and "answer_1" in cells["q1_test"].message
+
+
+def test_grade_notebook_for_one_learner_without_isolation(tmp_path):
+    """grade_notebook (used by `course check`) grades one file; isolation off is said loudly."""
+    path = tmp_path / corpus.NB
+    path.write_bytes(corpus.dump(corpus.wrong(corpus.student_nb(), "q2_answer")))
+    nb = grade_notebook(corpus.SOURCE, path, isolation=False, limits=LIMITS)
+    assert (nb.name, nb.score, nb.max_score) == ("fixture_quiz", 3.0, 4.0)
+    q2 = [c for c in nb.cells if c.grade_id == "q2_test"][0]
+    assert q2.status == "failed" and "Recency, not frequency." in q2.message and q2.objectives == ["2.8.2"]
+    assert detect_capabilities(isolation=False).warnings[0].startswith("ISOLATION OFF")
+
+
+def test_cli_autograde_one_student(tmp_path, capsys):
+    """`course autograde A --student S --jobs 1` grades only S and prints its line and a summary."""
+    from course_tools.cli import main
+
+    course = tmp_path / "course"
+    shutil.copytree(corpus.FILES, course)
+    corpus.write_corpus(course, ["good", "malformed_json"])
+    rc = main(["autograde", corpus.ASSIGNMENT, "--course-dir", str(course), "--jobs", "1", "--student", "good"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "good" in out and "1 submission(s)" in out
+    assert result_path(course, corpus.ASSIGNMENT, "good").exists()
+    assert not result_path(course, corpus.ASSIGNMENT, "malformed_json").exists()
+    rc = main(["autograde", corpus.ASSIGNMENT, "--course-dir", str(course), "--jobs", "1"])
+    assert rc == 1 and "failed: fixture_quiz.ipynb is not valid JSON" in capsys.readouterr().out
