@@ -100,6 +100,7 @@ _NO_BODY = {204, 304}
 def _make_handler_class(app: Handler, log: list[Exchange], lock: threading.Lock):
     class _Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like real clients and servers
+        disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms Nagle/delayed-ACK stall
         server_version = "course-http/1.0"
         sys_version = ""
         timeout = 10
