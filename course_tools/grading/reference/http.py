@@ -1,0 +1,276 @@
+"""Checks for the HTTP assessment (01_http): reference solutions and the loopback servers hidden tests use.
+
+- :func:`request_with_retries` — a client that retries only idempotent requests, with
+  exponential backoff, honouring ``Retry-After`` (RFC 9110 §9.2.2, §10.2.3).
+- :func:`make_conditional_handler` — answers conditional GETs with ``304`` (RFC 9110 §13.1.2).
+- :class:`ScriptedService` — a real loopback server whose answers follow a script, one entry
+  per attempt (``503``, ``429``, ``"drop"`` = the server acts but the response is lost).
+- :func:`compare_retry_client`, :func:`compare_conditional_handler` — randomized (seeded)
+  comparisons against the references. Failure messages describe the behaviour that went
+  wrong, never the hidden scenario's data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from typing import Callable, Iterable, Sequence
+
+from course_tools.grading.checks import AnswerError
+from course_tools.net.http import HTTPServer, Request, Response
+from course_tools.net.wire import Relay, send
+
+__all__ = ["IDEMPOTENT", "RETRY_STATUSES", "request_with_retries", "make_conditional_handler", "ScriptedService",
+           "SleepRecorder", "compare_retry_client", "compare_conditional_handler", "conditional_exchange"]
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "QUERY"})
+RETRY_STATUSES = frozenset({429, 503})
+
+
+def _fail(question: object, message: str) -> None:
+    raise AnswerError(f"Question {question}: {message}")
+
+
+# ---- reference: the retrying client ----------------------------------------------------
+def _retry_after(resp) -> float | None:
+    value = (resp.header("Retry-After") or "").strip()
+    return float(int(value)) if value.isdigit() else None
+
+
+def request_with_retries(base_url: str, method: str, path: str, *, body: bytes | str = b"", max_attempts: int = 4,
+                         base_delay: float = 0.5, sleep: Callable[[float], None] = time.sleep):
+    """Send ``method path``; retry idempotent requests on a lost response, 429 or 503."""
+    attempt = 1
+    while True:
+        try:
+            resp = send(base_url, method, path, body=body)
+        except ConnectionError:
+            if method not in IDEMPOTENT or attempt >= max_attempts:
+                raise
+            delay = base_delay * 2 ** (attempt - 1)
+        else:
+            if resp.status not in RETRY_STATUSES or method not in IDEMPOTENT or attempt >= max_attempts:
+                return resp
+            after = _retry_after(resp)
+            delay = after if after is not None else base_delay * 2 ** (attempt - 1)
+        sleep(delay)
+        attempt += 1
+
+
+# ---- reference: the conditional-GET handler --------------------------------------------
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+
+
+def _matches(header: str, etag: str) -> bool:
+    if header.strip() == "*":
+        return True
+    return any(t.strip().removeprefix("W/") == etag for t in header.split(","))
+
+
+def make_conditional_handler(documents: dict[str, bytes]) -> Callable[[Request], Response]:
+    def handler(request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return Response(405, {"Allow": "GET, HEAD"})
+        body = documents.get(request.path)
+        if body is None:
+            return Response(404, {"Content-Type": "text/plain"}, b"not found")
+        tag = _etag(body)
+        inm = request.headers.get("If-None-Match")
+        if inm is not None and _matches(inm, tag):
+            return Response(304, {"ETag": tag})
+        return Response(200, {"ETag": tag, "Content-Type": "text/plain"}, body)
+
+    return handler
+
+
+# ---- the scripted loopback service ---------------------------------------------------
+class SleepRecorder:
+    """An injected ``sleep``: records the delays, never waits, and stops runaway loops."""
+
+    def __init__(self, limit: int = 50, question: object = "?") -> None:
+        self.delays: list[float] = []
+        self.limit = limit
+        self.question = question
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        if len(self.delays) > self.limit:
+            _fail(self.question, f"more than {self.limit} sleeps: does the loop ever stop?")
+
+
+class ScriptedService:
+    """A loopback order service behind a relay; attempt *i* gets ``script[i]`` (then 200/201).
+
+    Script entries: an ``int`` status (``503``/``429``, optionally ``(status, retry_after)``)
+    or ``"drop"``: the service processes the request normally, and the relay loses the answer.
+    ``created`` counts POSTs that the service actually processed.
+    """
+
+    def __init__(self, script: Sequence[object] = ()) -> None:
+        self.script = list(script)
+        self.attempts = 0
+        self.created = 0
+        self.methods: list[str] = []
+        self._server = HTTPServer(self._app)
+        self._relay: Relay | None = None
+
+    def _app(self, req: Request) -> Response:
+        i = self.attempts
+        self.attempts += 1
+        self.methods.append(req.method)
+        step = self.script[i] if i < len(self.script) else None
+        if isinstance(step, tuple) or isinstance(step, int):
+            status, after = step if isinstance(step, tuple) else (step, None)
+            headers = {"Content-Type": "text/plain"}
+            if after is not None:
+                headers["Retry-After"] = str(after)
+            return Response(status, headers, b"try again later")
+        if req.method in ("POST", "PATCH"):
+            self.created += 1
+            return Response(201, {"Location": f"/orders/{self.created}"}, b"created")
+        return Response(200, {"Content-Type": "text/plain"}, b"ok")
+
+    def __enter__(self) -> "ScriptedService":
+        self._server.start()
+        drops = {i for i, s in enumerate(self.script) if s == "drop"}
+        self._relay = Relay(self._server.port, drop=lambda n: n in drops).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._relay is not None:
+            self._relay.stop()
+        self._server.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._relay is not None
+        return self._relay.url
+
+
+def run_retry_client(fn, method: str, script, *, max_attempts: int = 4, base_delay: float = 0.5,
+                     question: object = "?"):
+    """Run ``fn`` against a scripted service: ``(outcome, delays, attempts, created)``.
+
+    ``outcome`` is the final status, or ``"ConnectionError"`` if it raised one.
+    """
+    sleep = SleepRecorder(question=question)
+    with ScriptedService(script) as svc:
+        try:
+            body = b"{}" if method in ("POST", "PUT", "PATCH") else b""
+            resp = fn(svc.url, method, "/orders", body=body, max_attempts=max_attempts, base_delay=base_delay,
+                      sleep=sleep)
+            outcome = getattr(resp, "status", resp)
+        except ConnectionError:
+            outcome = "ConnectionError"
+        return outcome, sleep.delays, svc.attempts, svc.created
+
+
+def _random_script(rng: random.Random) -> list[object]:
+    steps = []
+    for _ in range(rng.randrange(0, 6)):
+        kind = rng.choice(["503", "429", "after", "drop"])
+        if kind == "after":
+            steps.append((rng.choice([503, 429]), rng.randrange(0, 9)))
+        elif kind == "drop":
+            steps.append("drop")
+        else:
+            steps.append(int(kind))
+    return steps
+
+
+def compare_retry_client(fn, *, seed: int = 2026, n: int = 14, question: object = "?") -> None:
+    """Random methods and failure scripts: status, delays and attempts must match the reference."""
+    rng = random.Random(seed)
+    for _ in range(n):
+        method = rng.choice(["GET", "PUT", "DELETE", "HEAD", "POST", "PATCH"])
+        script = _random_script(rng)
+        max_attempts = rng.choice([1, 2, 3, 4, 6])
+        base = rng.choice([0.1, 0.25, 0.5, 1.0])
+        got = run_retry_client(fn, method, script, max_attempts=max_attempts, base_delay=base, question=question)
+        want = run_retry_client(request_with_retries, method, script, max_attempts=max_attempts, base_delay=base)
+        if method not in IDEMPOTENT and got[2] > 1:
+            _fail(question, f"in a randomized scenario a {method} was sent more than once: "
+                            "never retry a non-idempotent request.")
+        if got[2] != want[2]:
+            _fail(question, f"in a randomized {method} scenario your client made a different number of attempts "
+                            "than the rules give (count the attempts against max_attempts, and which failures retry).")
+        if [float(d) for d in got[1]] != [float(d) for d in want[1]]:
+            _fail(question, f"in a randomized {method} scenario the delays between attempts were wrong "
+                            "(Retry-After when present, else base_delay * 2**(attempt-1)).")
+        if got[0] != want[0]:
+            _fail(question, f"in a randomized {method} scenario the final result was wrong (return the last "
+                            "response; re-raise the ConnectionError when the last attempt got none).")
+
+
+# ---- conditional GET probes ------------------------------------------------------------
+def conditional_exchange(handler, requests: Iterable[tuple[str, str, dict]], documents_updates=None):
+    """Serve ``handler`` on loopback and send ``(method, path, headers)`` in order.
+
+    Returns ``[(status, etag, body)]``. ``documents_updates`` maps a request index to a
+    callable run before that request (to change a document between requests).
+    """
+    out = []
+    with HTTPServer(handler) as srv:
+        for i, (method, path, headers) in enumerate(requests):
+            if documents_updates and i in documents_updates:
+                documents_updates[i]()
+            r = send(srv.url, method, path, headers=headers)
+            out.append((r.status, r.header("ETag"), r.body, r.header("Allow")))
+    return out
+
+
+def compare_conditional_handler(make_handler, *, seed: int = 2026, n: int = 6, question: object = "?") -> None:
+    """Random documents and request sequences: statuses and bodies must match the reference."""
+    rng = random.Random(seed)
+    for _ in range(n):
+        names = [f"/docs/{c}" for c in rng.sample("abcdefgh", 3)]
+        docs_a = {p: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))) for p in names}
+        docs_b = dict(docs_a)
+        mine, ref = make_handler(docs_a), make_conditional_handler(docs_b)
+        reqs, plan = [], []
+        for _ in range(10):
+            path = rng.choice(names + ["/docs/zzz"])
+            kind = rng.choice(["plain", "current", "current-weak", "list", "star", "stale", "change"])
+            plan.append((path, kind))
+        with HTTPServer(mine) as s1, HTTPServer(ref) as s2:
+            for path, kind in plan:
+                if kind == "change" and path in docs_a:
+                    new = docs_a[path] + b"!"
+                    docs_a[path] = new
+                    docs_b[path] = new
+                    kind = "current"
+                got_first = send(s1.url, "GET", path)
+                want_first = send(s2.url, "GET", path)
+                if got_first.status != want_first.status:
+                    _fail(question, "a plain GET got the wrong status in a randomized sequence "
+                                    "(200 for a known document, 404 otherwise).")
+                if got_first.status == 200 and got_first.body != want_first.body:
+                    _fail(question, "a 200 response did not carry the document's current bytes.")
+                tag = got_first.header("ETag")
+                if got_first.status == 200 and not tag:
+                    _fail(question, "a 200 response had no ETag.")
+                hdr = {}
+                if kind == "current" and tag:
+                    hdr = {"If-None-Match": tag}
+                elif kind == "current-weak" and tag:
+                    hdr = {"If-None-Match": "W/" + tag}
+                elif kind == "list" and tag:
+                    hdr = {"If-None-Match": f'"nope", {tag}'}
+                elif kind == "star":
+                    hdr = {"If-None-Match": "*"}
+                elif kind == "stale":
+                    hdr = {"If-None-Match": '"certainly-not-current"'}
+                got = send(s1.url, "GET", path, headers=hdr)
+                # the reference gets the equivalent header with its own tag
+                ref_tag = want_first.header("ETag")
+                ref_hdr = {k: (v.replace(tag, ref_tag) if tag and ref_tag else v) for k, v in hdr.items()}
+                want = send(s2.url, "GET", path, headers=ref_hdr)
+                if got.status != want.status:
+                    _fail(question, "a conditional GET got the wrong status in a randomized sequence "
+                                    "(304 only when If-None-Match matches the current ETag, weakly).")
+                if got.status == 304 and got.body:
+                    _fail(question, "a 304 response carried a body.")
+                if got.status == 200 and got.body != want.body:
+                    _fail(question, "a 200 response did not carry the document's current bytes.")
