@@ -9,9 +9,13 @@ from course_tools.net.ports import free_port, LOOPBACK
 from course_tools.net.server import BackgroundServer
 from course_tools.net.http import HTTPServer, Request, Response, conditional_get
 from course_tools.net.redis import RedisServer, redis_client
+from course_tools.net.wire import NoResponse, RawClient, Relay, send
+from course_tools.net.tls import LocalCA, TLSServer, tls_request
 
 __all__ = [
     "LOOPBACK", "free_port", "BackgroundServer",
     "HTTPServer", "Request", "Response", "conditional_get",
     "RedisServer", "redis_client",
+    "RawClient", "Relay", "send", "NoResponse",
+    "LocalCA", "TLSServer", "tls_request",
 ]
