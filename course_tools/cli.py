@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from course_tools.grading.nbgrader_io import COURSE_DIR
+from course_tools.grading.paths import COURSE_DIR  # not nbgrader_io: importing nbformat costs seconds
 
 
 def _course_dir(parser: argparse.ArgumentParser) -> None:

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from course_tools.grading.nbgrader_io import COURSE_DIR
+from course_tools.grading.paths import COURSE_DIR
 from course_tools.grading.plan import PlanError, SourceNotebook, load_source, make_plan, read_notebook_json
 from course_tools.grading.results import (GRADED, NEEDS_MANUAL, CellResult, NotebookResult, SubmissionResult,
                                           save_result)

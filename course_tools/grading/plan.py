@@ -216,13 +216,13 @@ def free_names(source: str) -> list[str] | None:
 
 
 def defines_names(source: str) -> bool:
-    """Does a test cell bind top-level names other than imports (helpers later cells may use)?"""
+    """Does a test cell define top-level functions or classes (helpers later cells may use)?
+    Such a cell is also run in the student's process after its verdict, as nbgrader would."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return True
-    return any(not isinstance(n, (ast.Import, ast.ImportFrom, ast.Expr, ast.Assert, ast.Try, ast.If, ast.For,
-                                  ast.While, ast.With, ast.Pass)) for n in tree.body)
+        return False
+    return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in tree.body)
 
 
 @dataclass
