@@ -19,15 +19,17 @@ import socket
 import socketserver
 import sys
 import sysconfig
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from course_tools.net.server import BackgroundServer, TrackingThreadingMixIn
+from course_tools.sim.concurrency_workloads import cpu_work, sleep_for as _sleep
 
 __all__ = [
-    "SlowEchoServer", "fetch", "afetch", "cpu_work", "gil_status",
+    "SlowEchoServer", "fetch", "afetch", "run_async", "cpu_work", "gil_status",
     "Timing", "time_io", "time_sockets", "time_cpu", "speedups",
 ]
 
@@ -89,19 +91,32 @@ async def afetch(address: tuple[str, int], payload: bytes = b"ping\n", timeout: 
 
 
 # --------------------------------------------------------------------------------------
-# Workloads
-# --------------------------------------------------------------------------------------
-def cpu_work(n: int) -> int:
-    """Pure-Python arithmetic that holds the interpreter for a while (CPU-bound)."""
-    total = 0
-    for i in range(n):
-        total = (total + i * i) % 1_000_003
-    return total
+# Running coroutines, and which interpreter is this
+def run_async(make_coro: Callable[[], Any]) -> Any:
+    """``asyncio.run(make_coro())``, also from inside Jupyter.
 
+    A Jupyter kernel already runs an event loop in the cell's thread, where
+    ``asyncio.run`` refuses to start a second one; then the coroutine runs on a fresh loop
+    in a helper thread, which is joined before this returns.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make_coro())
+    box: dict[str, Any] = {}
 
-def _sleep(seconds: float) -> float:
-    time.sleep(seconds)
-    return seconds
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(make_coro())
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="course-asyncio-runner")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 def gil_status() -> dict[str, object]:
@@ -162,7 +177,7 @@ def time_io(tasks: int = 8, wait: float = 0.05, workers: tuple[int, ...] = (1, 2
     async def main() -> None:
         await asyncio.gather(*(asyncio.sleep(wait) for _ in range(tasks)))
 
-    out.append(Timing("asyncio", tasks, tasks, _timed(lambda: asyncio.run(main()))))
+    out.append(Timing("asyncio", tasks, tasks, _timed(lambda: run_async(main))))
     return out
 
 
@@ -176,7 +191,7 @@ def time_sockets(address: tuple[str, int], tasks: int = 8, workers: tuple[int, .
     async def main() -> None:
         await asyncio.gather(*(afetch(address) for _ in range(tasks)))
 
-    out.append(Timing("asyncio", tasks, tasks, _timed(lambda: asyncio.run(main()))))
+    out.append(Timing("asyncio", tasks, tasks, _timed(lambda: run_async(main))))
     return out
 
 

@@ -192,6 +192,7 @@ class Event:
     instruction: Instruction
     result: Any
     memory: Mapping[str, Any]  # shared memory just after the step
+    holders: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # locks held just after the step
 
     def text(self) -> str:
         op = self.instruction.text()
@@ -453,7 +454,7 @@ def run(program: Program, schedule: Sequence[str] | None = None, *, rng: random.
         instr = m.pending[name]
         result = m.step(name)
         taken.append(name)
-        events.append(Event(i + 1, name, instr, result, dict(m.memory)))
+        events.append(Event(i + 1, name, instr, result, dict(m.memory), m.holders()))
 
 
 def explore(program: Program, *, reduce: bool = False, max_steps: int = 200,
@@ -497,7 +498,7 @@ def explore(program: Program, *, reduce: bool = False, max_steps: int = 200,
             instr = m.pending[name]
             result = m.step(name)
             taken.append(name)
-            events.append(Event(i + 1, name, instr, result, dict(m.memory)))
+            events.append(Event(i + 1, name, instr, result, dict(m.memory), m.holders()))
             if reduce and i + 1 >= len(prefix):
                 k = m.key()
                 if k in seen:

@@ -16,7 +16,7 @@ from course_tools.viz.style import PALETTE, new_figure
 
 __all__ = [
     "plot_timeline", "compare_timelines", "plot_speedup", "plot_outcomes", "draw_wait_for",
-    "plot_pool", "step_through",
+    "plot_pool", "step_through", "timeline_explorer",
 ]
 
 _IO = "#BBBBBB"
@@ -194,3 +194,20 @@ def step_through(traces: Mapping[str, Trace], *, start: int | None = None):
         interleaving=w.Dropdown(options=labels, value=labels[0], description="schedule"),
         steps=w.IntSlider(value=longest if start is None else start, min=0, max=longest, description="steps"),
     )
+
+
+def timeline_explorer(tasks, *, max_cores: int = 4):
+    """A widget: the same tasks on 1..``max_cores`` cores with a chosen time slice."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from course_tools.sim.concurrency import schedule_tasks
+
+    def draw(cores: int = 1, quantum: float = 0.5) -> None:
+        tl = schedule_tasks(tasks, cores=cores, quantum=quantum)
+        plot_timeline(tl, title=f"{cores} core(s), time slice {quantum:g} s: done at {tl.makespan:g} s, "
+                                f"at most {tl.max_parallel()} running at once")
+        plt.show()
+
+    return w.interactive(draw, cores=w.IntSlider(value=1, min=1, max=max_cores, description="cores"),
+                         quantum=w.FloatSlider(value=0.5, min=0.25, max=3.0, step=0.25, description="time slice"))

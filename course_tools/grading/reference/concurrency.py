@@ -1,0 +1,306 @@
+"""Checks for the Concurrency assessment (05_concurrency), run by the deterministic scheduler.
+
+A learner's step-program is run under *every* interleaving (``course_tools.sim.interleave``
+explores all reachable states), so a grade never depends on thread timing. What can go
+wrong in a learner's code costs that question only:
+
+- a deadlock is a state the scheduler reports (no thread can run), not a hang;
+- a loop that keeps yielding (spinning on a try-lock) stops at ``max_steps``;
+- a loop that never yields is stopped by :func:`time_limit` (a ``SIGALRM`` timer);
+- too many interleavings stop at ``max_runs``.
+
+Failure messages describe the behaviour that went wrong. Visible checks may show the
+learner's own failing schedule (its set-up is printed in the notebook anyway); hidden
+checks never print their set-up or data.
+
+The reference solutions at the bottom are what the instructor's source notebook uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import signal
+import threading
+from collections import Counter
+from typing import Any, Callable, Iterator
+
+from course_tools.grading.checks import AnswerError
+from course_tools.sim.interleave import (
+    DEADLOCK, DONE, ERROR, STEP_LIMIT, Acquire, AtomicAdd, ExplorationLimit, Instruction, Program, Read, Release,
+    Trace, Write, explore,
+)
+
+__all__ = [
+    "time_limit", "deposit_program", "check_deposit", "bank_program", "check_transfer", "pool_program",
+    "check_pool", "reference_safe_deposit", "reference_ordered_transfer", "reference_borrow",
+    "reference_give_back", "unsafe_deposit", "unordered_transfer",
+]
+
+MAX_STEPS = 120
+MAX_RUNS = 40_000
+
+
+def _fail(question: object, message: str) -> None:
+    raise AnswerError(f"Question {question}: {message}")
+
+
+class _TimeUp(BaseException):
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float, question: object = "?") -> Iterator[None]:
+    """Stop the block after ``seconds`` of wall time with an :class:`AnswerError`.
+
+    Uses ``SIGALRM``, so it works in the main thread on Unix (where notebooks and the
+    autograder run); elsewhere it runs the block without a limit.
+    """
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise _TimeUp  # a BaseException: the scheduler's `except Exception` does not swallow it
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _TimeUp:
+        _fail(question, f"your code was still running after {seconds:g} s. Does a loop never reach a `yield`, "
+                        "or never end?")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _require_generator_function(fn: object, name: str, question: object) -> None:
+    if fn is None or fn is ...:
+        _fail(question, f"define `{name}` first.")
+    if not callable(fn) or not inspect.isgeneratorfunction(fn):
+        _fail(question, f"`{name}` must be a generator function: a `def` whose body uses `yield` for every "
+                        "shared step (e.g. `value = yield Read('balance')`).")
+
+
+def _every_state(program: Program, question: object, seconds: float) -> Iterator[Trace]:
+    with time_limit(seconds, question):
+        try:
+            yield from explore(program, reduce=True, max_steps=MAX_STEPS, max_runs=MAX_RUNS)
+        except ExplorationLimit:
+            _fail(question, "your threads have too many interleavings to check; keep each one short "
+                            "(a few steps: acquire, read, write, release).")
+
+
+def _status_problem(trace: Trace) -> str | None:
+    if trace.status == DEADLOCK:
+        waits = ", ".join(f"{t} waits for {lk}" for t, lk in trace.waiting.items())
+        return f"the threads deadlocked ({waits})"
+    if trace.status == ERROR:
+        return f"a thread failed: {trace.error}"
+    if trace.status == STEP_LIMIT:
+        return f"the threads were still running after {MAX_STEPS} steps (a loop that spins forever?)"
+    return None
+
+
+def _held_at_end(trace: Trace) -> str | None:
+    return next(iter(trace.holders), None)
+
+
+# --------------------------------------------------------------------------------------
+# Question: the lost update
+# --------------------------------------------------------------------------------------
+def unsafe_deposit(amount: int) -> Iterator[Instruction]:
+    """The racy version the learner starts from: read, then write (two separate steps)."""
+    balance = yield Read("balance")
+    yield Write("balance", balance + amount)
+
+
+def deposit_program(fn: Callable[[int], Iterator[Instruction]], amounts: list[int], start: int) -> Program:
+    """One thread per amount, each running ``fn(amount)`` on a shared ``balance``."""
+    return Program({f"T{i + 1}": (lambda a=a: fn(a)) for i, a in enumerate(amounts)},
+                   memory={"balance": start}, locks=["balance_lock"])
+
+
+def check_deposit(fn: Any, *, amounts: list[int], start: int, question: object = "?", show_schedule: bool = False,
+                  seconds: float = 20.0) -> int:
+    """Every interleaving of one thread per amount must end with ``start + sum(amounts)``,
+    no deadlock and no lock left held. Returns the number of runs checked."""
+    _require_generator_function(fn, "safe_deposit", question)
+    want = start + sum(amounts)
+    n = 0
+    for trace in _every_state(deposit_program(fn, amounts, start), question, seconds):
+        n += 1
+        problem = _status_problem(trace)
+        if problem is None and trace.memory.get("balance") != want:
+            problem = (f"a deposit was lost: {len(amounts)} threads deposited {amounts} into {start} and the "
+                       f"balance ended at {trace.memory.get('balance')!r}, not {want}")
+        if problem is None and _held_at_end(trace):
+            problem = f"{_held_at_end(trace)} was still held when every thread had finished (release what you acquire)"
+        if problem:
+            if show_schedule:
+                problem += f". The schedule that shows it: {list(trace.schedule)}\n{trace.text()}"
+            else:
+                problem += " (in one of the interleavings the hidden test explores)"
+            _fail(question, problem + ".")
+    return n
+
+
+# --------------------------------------------------------------------------------------
+# Question: the deadlock
+# --------------------------------------------------------------------------------------
+def unordered_transfer(src: str, dst: str, amount: int) -> Iterator[Instruction]:
+    """The deadlock-prone version: lock the source account, then the destination."""
+    yield Acquire(f"lock_{src}")
+    yield Acquire(f"lock_{dst}")
+    balance = yield Read(src)
+    yield Write(src, balance - amount)
+    balance = yield Read(dst)
+    yield Write(dst, balance + amount)
+    yield Release(f"lock_{dst}")
+    yield Release(f"lock_{src}")
+
+
+def bank_program(fn: Callable[[str, str, int], Iterator[Instruction]], transfers: list[tuple[str, str, int]],
+                 balances: dict[str, int]) -> Program:
+    """One thread per ``(src, dst, amount)``; account ``X`` is protected by lock ``lock_X``."""
+    return Program({f"T{i + 1}": (lambda t=t: fn(*t)) for i, t in enumerate(transfers)},
+                   memory=dict(balances), locks=[f"lock_{a}" for a in balances])
+
+
+def check_transfer(fn: Any, *, transfers: list[tuple[str, str, int]], balances: dict[str, int],
+                   question: object = "?", show_schedule: bool = False, strict_locking: bool = False,
+                   seconds: float = 20.0) -> int:
+    """Every interleaving must finish (no deadlock) with the right balances; with
+    ``strict_locking``, every write to account ``X`` must happen while holding ``lock_X``."""
+    _require_generator_function(fn, "ordered_transfer", question)
+    want = dict(balances)
+    for src, dst, amount in transfers:
+        want[src] -= amount
+        want[dst] += amount
+    n = 0
+    for trace in _every_state(bank_program(fn, transfers, balances), question, seconds):
+        n += 1
+        problem = _status_problem(trace)
+        if problem is None and trace.memory != want:
+            problem = "the balances were wrong after every transfer had finished (was a write made without its lock?)"
+        if problem is None and _held_at_end(trace):
+            problem = f"{_held_at_end(trace)} was still held when every thread had finished"
+        if problem is None and strict_locking:
+            for e in trace.events:
+                if isinstance(e.instruction, Write) and e.thread not in e.holders.get(f"lock_{e.instruction.var}", ()):
+                    problem = (f"{e.thread} wrote account {e.instruction.var} without holding lock_{e.instruction.var}; "
+                               "each account must be changed only under its own lock")
+                    break
+        if problem:
+            if show_schedule:
+                problem += f". The schedule that shows it: {list(trace.schedule)}\n{trace.text()}"
+            else:
+                problem += " (in one of the interleavings the hidden test explores)"
+            _fail(question, problem + ".")
+    return n
+
+
+# --------------------------------------------------------------------------------------
+# Question: the bounded pool
+# --------------------------------------------------------------------------------------
+def pool_program(borrow: Callable[[], Iterator[Instruction]], give_back: Callable[[str], Iterator[Instruction]],
+                 *, workers: int, connections: int) -> Program:
+    """``workers`` threads share ``connections`` connections through ``borrow``/``give_back``.
+
+    Shared memory: ``free`` (a tuple of free connection names), and counters the checks
+    read: ``in_use``, ``peak`` violations and ``double_use``. Semaphore ``slots`` starts at
+    ``connections``; lock ``pool_lock`` protects ``free``.
+    """
+    names = tuple(f"c{i + 1}" for i in range(connections))
+
+    def worker() -> Iterator[Instruction]:
+        conn = yield from borrow()
+        if conn not in names:
+            yield AtomicAdd("bad_connection", 1)
+            return
+        users = yield AtomicAdd(f"users_{conn}", 1)
+        if users > 1:
+            yield AtomicAdd("double_use", 1)
+        in_use = yield AtomicAdd("in_use", 1)
+        if in_use > connections:
+            yield AtomicAdd("too_many", 1)
+        yield AtomicAdd("in_use", -1)
+        yield AtomicAdd(f"users_{conn}", -1)
+        yield from give_back(conn)
+
+    memory = {"free": names, "in_use": 0, "double_use": 0, "too_many": 0, "bad_connection": 0}
+    memory.update({f"users_{c}": 0 for c in names})
+    return Program({f"W{i + 1}": worker for i in range(workers)}, memory=memory, locks=["pool_lock"],
+                   semaphores={"slots": connections})
+
+
+def check_pool(borrow: Any, give_back: Any, *, workers: int, connections: int, question: object = "?",
+               show_schedule: bool = False, seconds: float = 30.0) -> int:
+    """Every interleaving: all workers finish, no connection is used by two workers at
+    once, never more than ``connections`` in use, and every connection is back in ``free``."""
+    _require_generator_function(borrow, "borrow", question)
+    _require_generator_function(give_back, "give_back", question)
+    names = tuple(f"c{i + 1}" for i in range(connections))
+    n = 0
+    for trace in _every_state(pool_program(borrow, give_back, workers=workers, connections=connections),
+                              question, seconds):
+        n += 1
+        problem = _status_problem(trace)
+        mem = trace.memory
+        if problem is None and mem["bad_connection"]:
+            problem = "borrow() returned something that is not one of the pool's connections"
+        if problem is None and mem["double_use"]:
+            problem = "two workers were given the same connection at the same time"
+        if problem is None and mem["too_many"]:
+            problem = "more workers held a connection at once than the pool has connections"
+        if problem is None and (not isinstance(mem["free"], tuple) or Counter(mem["free"]) != Counter(names)):
+            problem = f"after every worker had given its connection back, `free` was {mem['free']!r}"
+        if problem is None and _held_at_end(trace):
+            problem = f"{_held_at_end(trace)} was still held when every worker had finished"
+        if problem:
+            if show_schedule:
+                problem += f". The schedule that shows it: {list(trace.schedule)}\n{trace.text()}"
+            else:
+                problem += " (in one of the interleavings the hidden test explores)"
+            _fail(question, problem + ".")
+    return n
+
+
+# --------------------------------------------------------------------------------------
+# Reference solutions (the source notebook's answers)
+# --------------------------------------------------------------------------------------
+def reference_safe_deposit(amount: int) -> Iterator[Instruction]:
+    yield Acquire("balance_lock")
+    balance = yield Read("balance")
+    yield Write("balance", balance + amount)
+    yield Release("balance_lock")
+
+
+def reference_ordered_transfer(src: str, dst: str, amount: int) -> Iterator[Instruction]:
+    first, second = sorted([src, dst])
+    yield Acquire(f"lock_{first}")
+    yield Acquire(f"lock_{second}")
+    balance = yield Read(src)
+    yield Write(src, balance - amount)
+    balance = yield Read(dst)
+    yield Write(dst, balance + amount)
+    yield Release(f"lock_{second}")
+    yield Release(f"lock_{first}")
+
+
+def reference_borrow() -> Iterator[Instruction]:
+    yield Acquire("slots")
+    yield Acquire("pool_lock")
+    free = yield Read("free")
+    yield Write("free", free[1:])
+    yield Release("pool_lock")
+    return free[0]
+
+
+def reference_give_back(conn: str) -> Iterator[Instruction]:
+    yield Acquire("pool_lock")
+    free = yield Read("free")
+    yield Write("free", free + (conn,))
+    yield Release("pool_lock")
+    yield Release("slots")
