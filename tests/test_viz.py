@@ -38,3 +38,21 @@ def test_explorer_is_a_widget_with_two_controls():
     w = hit_rate_explorer({"t": list(range(30)) * 3}, {"LRU": LRUCache}, [5, 10])
     assert [c.description for c in w.children[:2]] == ["trace", "max size"]
     plt.close("all")
+
+
+def test_every_figure_is_displayed_in_a_real_kernel():
+    """Regression: the first figure created inside course_style() switched interactive mode
+    off on exit, so in Jupyter only the first plot of a lesson was ever shown."""
+    import nbclient
+    from course_tools.authoring import code, notebook
+
+    nb = notebook([
+        code("from course_tools.viz import use_course_style, new_figure\nuse_course_style()"),
+        code("fig, ax = new_figure()\nax.plot([1, 2])"),
+        code("fig, ax = new_figure()\nax.plot([1, 2]);"),
+        code("import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2])\nprint('x')"),
+    ])
+    client = nbclient.NotebookClient(nb, timeout=60, kernel_name="python3")
+    client.execute()
+    for cell in nb.cells[1:]:
+        assert any("image/png" in o.get("data", {}) for o in cell.outputs), cell.source

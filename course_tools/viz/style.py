@@ -45,9 +45,19 @@ def use_course_style() -> None:
 
 @contextlib.contextmanager
 def course_style() -> Iterator[None]:
-    """Apply the course style inside a ``with`` block only."""
+    """Apply the course style inside a ``with`` block only.
+
+    ``rc_context`` restores every rcParam on exit, ``interactive`` included. If the first
+    figure of a Jupyter session is created inside the block, the inline backend switches
+    interactive mode on *inside* it, and the restore would switch it off again: later
+    figures would never be shown. So interactive mode survives the block.
+    """
     with matplotlib.rc_context(_rc()):
-        yield
+        try:
+            yield
+        finally:
+            interactive = matplotlib.is_interactive()
+    matplotlib.interactive(interactive)
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, *, width: float | None = None, height: float | None = None, **kw):
