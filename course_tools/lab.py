@@ -22,7 +22,11 @@ def release_all(course_dir: Path, *, quiet: bool = False) -> dict[str, list[Path
 
     built = {}
     for name in assignments(course_dir):
-        built[name] = generate_student_version(course_dir, name)
+        try:
+            built[name] = generate_student_version(course_dir, name)
+        except Exception as exc:  # one broken source must not keep learners out of the lessons
+            print(f"  WARNING: no student version of {name}: {exc}")
+            continue
         if not quiet:
             for path in built[name]:
                 print(f"  student version: {path.relative_to(course_dir.parent)}")
