@@ -3,8 +3,11 @@ release -> collect -> autograde -> export / report / feedback, plus a learner's 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -44,32 +47,45 @@ def _source(course: Path, extra=()) -> Path:
     return write(notebook(_cells(extra)), course / "source" / A / f"{A}.ipynb")
 
 
-@pytest.mark.grading
-@pytest.mark.parametrize("leak", [
-    md(f"Model answer, for the record:\n\n{SOLUTION_LINE}"),                    # solution text in markdown
-    md(f"```python\n{HIDDEN_LINE}\n```"),                                       # hidden test in markdown
-], ids=["solution-in-markdown", "hidden-test-in-markdown"])
-def test_release_refuses_a_leak(tmp_path, capsys, leak):
-    """A source whose solution or hidden-test text is also written in a plain cell: does
-    `course release` refuse (exit 1, a message naming the assignment and the leaked line) and
-    leave no student version behind?"""
-    course = tmp_path / "course"
-    _source(course, extra=[leak])
-    assert main(["release", A, "--course-dir", str(course)]) == 1
-    err = capsys.readouterr().err
-    assert f"REFUSED {A}" in err and "would leak" in err
-    assert SOLUTION_LINE in err or HIDDEN_LINE in err
-    assert not (course / "release" / A).exists()
+LEAKS = {
+    "leak_solution": md(f"Model answer, for the record:\n\n{SOLUTION_LINE}"),    # solution text in markdown
+    "leak_hidden": md(f"```python\n{HIDDEN_LINE}\n```"),                       # hidden test in markdown
+}
 
 
-@pytest.mark.grading
-def test_release_of_a_clean_source(tmp_path, capsys):
-    """A clean source: is the student version written, with stubs and without solution or hidden lines?"""
-    course = tmp_path / "course"
+@pytest.fixture(scope="module")
+def released_course(tmp_path_factory) -> tuple[Path, Path, int, str, str]:
+    """One `course release` of three sources, for this module (nbgrader takes seconds per run): the
+    clean 08_caching and two that leak. Returns (course, student version, exit code, stdout, stderr)."""
+    course = tmp_path_factory.mktemp("released") / "course"
     _source(course)
-    assert main(["release", "--course-dir", str(course)]) == 0
-    released = course / "release" / A / f"{A}.ipynb"
-    assert str(released) in capsys.readouterr().out
+    for name, leak in LEAKS.items():
+        write(notebook(_cells([leak])), course / "source" / name / f"{name}.ipynb")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["release", "--course-dir", str(course)])
+    return course, course / "release" / A / f"{A}.ipynb", code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.grading
+def test_release_refuses_a_leak(released_course):
+    """Sources whose solution or hidden-test text is also written in a plain cell: does `course
+    release` refuse each (exit 1, a message naming the assignment and the leaked line) and leave
+    no student version of them behind?"""
+    course, _, code, _, err = released_course
+    assert code == 1
+    assert "REFUSED leak_solution" in err and SOLUTION_LINE in err
+    assert "REFUSED leak_hidden" in err and HIDDEN_LINE in err
+    assert err.count("would leak") == 2
+    for name in LEAKS:
+        assert not (course / "release" / name).exists()
+
+
+@pytest.mark.grading
+def test_release_of_a_clean_source(released_course):
+    """Next to refused ones, is a clean source still released, with stubs and without solution or hidden lines?"""
+    course, released, _, out, err = released_course
+    assert str(released) in out and f"REFUSED {A}" not in err
     text = released.read_text()
     assert SOLUTION_LINE not in text and HIDDEN_LINE not in text and "raise NotImplementedError()" in text
 
@@ -99,15 +115,16 @@ def _right_answers(released: Path, dest: Path) -> Path:
                      "        elif len(cache) == capacity:\n            cache.pop(0)\n        cache.append(k)\n    return n"})
 
 
-def _released_course(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
+def _copy_of(released_course, tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
+    """A private copy of the released course (the module's fixture stays pristine)."""
+    assert released_course[1].exists()
     import tqdm
 
     if not _has_autograde():
         pytest.skip("`course autograde` is not in course_tools.cli yet")
     monkeypatch.setattr(tqdm.tqdm, "monitor_interval", 0)   # tqdm's monitor thread outlives the progress bar
     course = tmp_path / "course"
-    _source(course)
-    assert main(["release", "--course-dir", str(course)]) == 0
+    shutil.copytree(released_course[0], course)
     return course, course / "release" / A / f"{A}.ipynb"
 
 
@@ -120,11 +137,11 @@ SECRETS = (HIDDEN_LINE, HIDDEN_CODE, SOLUTION_LINE)
 
 @pytest.mark.grading
 @pytest.mark.slow
-def test_pipeline_end_to_end(tmp_path, capsys, monkeypatch):
+def test_pipeline_end_to_end(released_course, tmp_path, capsys, monkeypatch):
     """Three tiny submissions in an LMS zip (right, untouched, broken JSON): after collect and
     autograde, do export, report and feedback agree — full marks, an earned 0, a failure with
     no score — and does no hidden test or solution line reach any of them?"""
-    course, released = _released_course(tmp_path, monkeypatch)
+    course, released = _copy_of(released_course, tmp_path, monkeypatch)
     right = _right_answers(released, tmp_path / "work" / "right.ipynb")
     with zipfile.ZipFile(tmp_path / "lms.zip", "w") as zf:
         zf.write(right, "export/alice_101_201_08_caching.ipynb")
@@ -164,10 +181,10 @@ def test_pipeline_end_to_end(tmp_path, capsys, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="grade_notebook(isolation=True) reports NameError for every test of a "
                    "correct notebook here (autograde() grades the same file 3/3); reported to the lead")
-def test_check_end_to_end(tmp_path, capsys, monkeypatch):
+def test_check_end_to_end(released_course, tmp_path, capsys, monkeypatch):
     """With the real autograder: does `course check` give a learner's right answers full marks,
     show the hint for a wrong one, and never show the hidden test or the solution?"""
-    course, released = _released_course(tmp_path, monkeypatch)
+    course, released = _copy_of(released_course, tmp_path, monkeypatch)
     right = _right_answers(released, tmp_path / "work" / "right.ipynb")
     assert main(["check", str(right), "--course-dir", str(course)]) == 0
     right_out = capsys.readouterr().out
