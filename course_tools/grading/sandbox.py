@@ -59,7 +59,8 @@ class Limits:
     processes: int = 48               # processes + threads of the notebook's uid (RLIMIT_NPROC / pids cgroup)
     file_size: int = 64 << 20         # largest file it may write (RLIMIT_FSIZE)
     tmp_size: int = 256 << 20         # private /tmp, /dev/shm (tmpfs size)
-    output: int = 256 << 10           # bytes of stdout+stderr kept per notebook; the rest is discarded
+    output: int = 256 << 10           # stdout+stderr bytes before a warning; output is read and discarded,
+                                      # never stored (so never shown, and never a size problem)
     open_files: int = 256
 
     def to_dict(self) -> dict:
@@ -238,8 +239,34 @@ def enter_sandbox(uid: int | None, limits: Limits, *, cpu_seconds: float) -> Non
         os.setresuid(uid, uid, uid)
         if os.getuid() != uid or os.geteuid() != uid:
             raise OSError("could not drop privileges")
+    elif os.geteuid() == 0:
+        drop_capabilities()
     # not dumpable: no other process of this uid may ptrace it or read /proc/<pid>/mem, fd/, environ
     _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities() -> bool:
+    """For uid 0 inside a user namespace (the non-root fallback): lock root out of capabilities
+    (securebits NOROOT), empty the bounding and ambient sets, then clear every capability, so
+    student code cannot unmount what hides the course directory. Returns True on success."""
+    ok = True
+    _libc.prctl(28, 0x2F, 0, 0, 0)            # PR_SET_SECUREBITS: NOROOT|NOROOT_LOCKED|NO_SETUID_FIXUP(_LOCKED)|KEEP_CAPS_LOCKED
+    _libc.prctl(47, 4, 0, 0, 0)               # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
+    for cap in range(64):
+        _libc.prctl(24, cap, 0, 0, 0)         # PR_CAPBSET_DROP
+    hdr = _CapHeader(0x20080522, 0)           # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)()
+    if _libc.capset(ctypes.byref(hdr), data) != 0:
+        ok = False
+    return ok
 
 
 def pids_of_uid(uid: int) -> list[int]:

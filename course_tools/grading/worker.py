@@ -443,7 +443,7 @@ class StudentProcess:
     # ---- child side ----
     def _child_main(self, cmd_r: int, res_w: int) -> None:  # pragma: no cover - runs in the child
         run, w = self.run, self.run.worker
-        scratch = "/tmp/grade" if w.mountns else __import__("tempfile").mkdtemp(prefix="course-grade-")
+        scratch = run.scratch
         home = os.path.join(scratch, "home")
         os.makedirs(home, exist_ok=True)
         with open(os.path.join(scratch, os.path.basename(run.req.get("filename", "notebook.ipynb"))), "w") as f:
@@ -644,6 +644,13 @@ class NotebookRun:
         self.expect: dict[str, int] = {}      # nonce -> cell index
         self.cg = None
         self.sessions: set[int] = set()
+        if worker.mountns:
+            self.scratch = "/tmp/grade"          # inside the student process's private /tmp
+        else:                                     # no mount namespace: a scratch dir we remove ourselves
+            import tempfile
+            self.scratch = tempfile.mkdtemp(prefix="course-grade-")
+            if worker.uid_ok:
+                os.chown(self.scratch, self.uid, self.uid)
         self.deadline = _monotonic() + limits.notebook_timeout
 
     # ---- channel callbacks ----
@@ -714,6 +721,9 @@ class NotebookRun:
             self.kill_all()
             if self.cg is not None:
                 self.cg.remove()
+            if not self.worker.mountns:
+                import shutil
+                shutil.rmtree(self.scratch, ignore_errors=True)
         for i, cell in enumerate(self.cells):
             if cell["kind"] == "test" and i not in self.results:
                 self.results[i] = {"status": "timeout", "message":

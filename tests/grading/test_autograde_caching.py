@@ -1,0 +1,108 @@
+"""Does `course autograde` grade the real Caching assessment right, and resist its obvious cheats?
+
+Solution → full marks; untouched student version → 0; answers whose ``__eq__`` lies, and
+reference checks monkeypatched into no-ops, earn nothing. One batch, one module fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+
+from course_tools.grading.autograde import autograde, load_sources
+from course_tools.grading.paths import COURSE_DIR
+from course_tools.grading.sandbox import Limits
+
+pytestmark = [pytest.mark.grading, pytest.mark.slow]
+
+A = "08_caching"
+SOURCE = COURSE_DIR / "source" / A / f"{A}.ipynb"
+MC = {"q1_answer": "b", "q2_answer": "c", "q3_answer": "b", "q4_answer": "c", "q5_answer": "c", "q6_answer": "a"}
+
+if not SOURCE.exists():  # pragma: no cover - the assessment is part of the repository
+    pytest.skip("the Caching assessment is not in this checkout", allow_module_level=True)
+
+
+def _nb(kind: str) -> dict:
+    nb = json.loads(SOURCE.read_text())
+    for c in nb["cells"]:
+        s = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        s = re.sub(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", s, flags=re.S)
+        gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+        if kind == "untouched":
+            s = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "# YOUR CODE HERE\nraise NotImplementedError()", s,
+                       flags=re.S)
+        else:
+            s = re.sub(r"[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", s)
+        if kind == "liar" and gid in MC:
+            n = gid[1]
+            s = (f"class Liar{n}(str):\n    def __eq__(self, other):\n        return True\n"
+                 f"    __hash__ = str.__hash__\nanswer_{n} = Liar{n}('z')")
+        if kind == "patched":
+            if gid in MC:
+                s = f"answer_{gid[1]} = 'd'"
+            elif gid == "t7_answer":
+                s = "def get_product(product_id, cache, db, ttl=60):\n    return None\n\n" \
+                    "def update_product(product_id, fields, cache, db):\n    return None"
+            elif gid == "t8_answer":
+                s = ("import course_tools.grading.reference.caching as ref, course_tools.grading.checks as chk\n"
+                     "for name in dir(ref):\n    if name.startswith(('check', 'compare')):\n"
+                     "        setattr(ref, name, lambda *a, **k: None)\n"
+                     "chk.check_is_subclass_free = lambda *a, **k: None\n"
+                     "class LRUCache:\n    def __init__(self, capacity, ttl=None, clock=None):\n        pass\n"
+                     "    def get(self, key, default=None):\n        return default\n"
+                     "    def put(self, key, value):\n        pass\n    def __len__(self):\n        return 0")
+        c["source"] = s
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    course = tmp_path_factory.mktemp("caching") / "course"
+    shutil.copytree(SOURCE.parent, course / "source" / A)
+    for kind in ("solution", "untouched", "liar", "patched"):
+        d = course / "submitted" / kind / A
+        d.mkdir(parents=True)
+        (d / f"{A}.ipynb").write_text(json.dumps(_nb(kind)))
+    results = autograde(A, course, jobs=2, limits=Limits(cell_timeout=20, notebook_timeout=120), progress=False)
+    return {r.student: r for r in results}
+
+
+def test_solution_gets_full_marks(graded):
+    r = graded["solution"]
+    assert r.status == "graded" and r.max_score == load_sources(COURSE_DIR, A)[0].max_score
+    assert r.score == r.max_score, [(c.grade_id, c.status, c.message) for c in r.cells()]
+
+
+def test_untouched_student_version_gets_zero(graded):
+    r = graded["untouched"]
+    assert r.status == "graded" and r.score == 0
+    assert all(c.status in ("failed", "error") for c in r.cells())
+
+
+def test_answers_whose_eq_lies_earn_nothing(graded):
+    """Six str subclasses whose __eq__ always says True lose the six multiple-choice points."""
+    r = graded["liar"]
+    cells = {c.grade_id: c for c in r.cells()}
+    assert all(cells[f"q{n}_test"].status == "failed" for n in range(1, 7))
+    assert "plain string" in cells["q1_test"].message
+    assert r.score == r.max_score - 6
+
+
+def test_monkeypatched_reference_checks_earn_nothing(graded):
+    """Reference checks patched into no-ops before the tests: only a check a do-nothing cache
+    genuinely passes (constant time) scores."""
+    r = graded["patched"]
+    cells = {c.grade_id: c for c in r.cells()}
+    assert {g for g, c in cells.items() if c.status == "passed"} == {"t8_test_o1"}
+    assert r.score == cells["t8_test_o1"].max_points
+    assert any("course_tools.grading.reference.caching" in w for w in r.warnings), r.warnings
+
+
+def test_objectives_come_from_the_source(graded):
+    src = {c.grade_id: c.objectives for c in load_sources(COURSE_DIR, A)[0].graded}
+    for c in graded["solution"].cells():
+        assert c.objectives == src[c.grade_id] and c.objectives
