@@ -304,6 +304,8 @@ def collect(source: Path | str, assignment: str, course_dir: Path | str = COURSE
         if source.is_dir():
             entries = list(_dir_entries(source, limits, report))
         elif zipfile.is_zipfile(source):
+            if source.stat().st_size > limits.max_total_bytes:
+                raise _LimitExceeded(f"the zip itself is larger than {limits.max_total_bytes // 2**20} MiB")
             entries = _drop_wrapper(list(_zip_entries(source, limits, report)), notebooks)
         else:
             report.aborted = f"{source} is neither a folder nor a zip file"

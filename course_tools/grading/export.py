@@ -11,8 +11,9 @@ needs manual grading). Rows also cover what has no result: a submission under
 ``submitted/`` that was never graded, a broken result file, and a student who submitted
 other assignments but not this one.
 
-Every text cell that a spreadsheet would run as a formula (starting with ``= + - @``, a
-tab or a carriage return) is prefixed with ``'`` (OWASP's advice on CSV injection).
+Every text cell that a spreadsheet would run as a formula (starting, after any spaces, with
+``= + - @`` or their full-width forms, a tab or a carriage return) is prefixed with ``'``
+(OWASP's advice on CSV injection).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from course_tools.grading.nbgrader_io import COURSE_DIR
 __all__ = ["ClassResults", "class_results", "rows", "export_csv", "safe_cell", "FIELDS", "run"]
 
 FIELDS = ["student", "assignment", "score", "max_score", "status", "autograded_score", "graded_at", "notes"]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")  # + full-width forms
 
 
 @dataclass
@@ -126,7 +127,7 @@ def rows(course_dir: Path | str, assignments: Iterable[str] | None = None) -> li
 def safe_cell(value: object) -> str:
     """A CSV cell a spreadsheet will show as text, never evaluate as a formula."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text.lstrip(" \n").startswith(_FORMULA_START) else text
 
 
 def export_csv(course_dir: Path | str, dest: Path | str | TextIO, assignments: Iterable[str] | None = None) -> int:

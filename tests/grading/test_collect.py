@@ -202,6 +202,8 @@ def test_zip_bomb_is_capped(tmp_path):
     # too many members
     z3 = _zip(tmp_path / "many.zip", {f"m{i}_08_caching.ipynb": b"{}" for i in range(20)})
     assert "more than the limit" in collect(z3, A, course, limits=Limits(max_files=10)).aborted
+    # a zip file that is itself over the total cap is not even opened
+    assert "zip itself is larger" in collect(z, A, course, limits=Limits(max_total_bytes=100)).aborted
 
 
 def test_lying_zip_header_is_still_capped(tmp_path):

@@ -69,6 +69,7 @@ def test_formula_injection_is_neutralised(tmp_path):
         for k, v in r.items():
             assert not v.startswith(("=", "+", "-", "@", "\t", "\r")), (k, v)
     assert safe_cell("plain") == "plain" and safe_cell("=1") == "'=1" and safe_cell(None) == ""
+    assert safe_cell("  =1+1") == "'  =1+1" and safe_cell("\uff1dcmd") == "'\uff1dcmd" and safe_cell("a=1") == "a=1"
 
 
 def test_default_is_every_assignment_and_stdout(tmp_path, capsys):
