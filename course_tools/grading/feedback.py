@@ -3,7 +3,7 @@
 ``course feedback ASSIGNMENT`` writes ``feedback/<student>/<assignment>/feedback.html``
 for every result in ``grades/<assignment>/``: the score, then per question the points,
 the objective ids (with their titles from the syllabus), and the hint or message the
-test gave. It never shows the source of a hidden test or of a solution: messages are
+test gave; then the points per objective. It never shows the source of a hidden test or of a solution: messages are
 filtered against the source notebook's hidden and solution lines (a traceback that
 quotes a hidden line loses that line), and every string is HTML-escaped, since student
 ids, outputs and messages are student-controlled.
@@ -23,7 +23,7 @@ from course_tools.grading.nbgrader_io import COURSE_DIR
 from course_tools.syllabus import OBJECTIVES
 
 __all__ = ["secret_lines", "redact", "render_html", "render_text", "write_feedback", "feedback_path", "run",
-           "REDACTED", "score_text"]
+           "REDACTED", "score_text", "per_objective"]
 
 REDACTED = "[a line of a hidden test is not shown]"
 _BLOCK = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\s*\n(.*?)### END \1", re.S)
@@ -76,6 +76,21 @@ def _objectives(ids: list[str]) -> list[tuple[str, str]]:
     return [(i, OBJECTIVES[i].title if i in OBJECTIVES else "") for i in ids]
 
 
+def per_objective(result: R.SubmissionResult) -> list[tuple[str, str, float, float]]:
+    """``(id, title, earned, possible)`` per objective, over the cells graded so far (not ``manual``)."""
+    acc: dict[str, list[float]] = {}
+    for c in result.cells():
+        if c.status == "manual":
+            continue
+        for o in c.objectives:
+            a = acc.setdefault(o, [0.0, 0.0])
+            a[0] += c.points
+            a[1] += c.max_points
+    key = lambda o: [int(p) if p.isdigit() else 0 for p in o.split(".")]  # noqa: E731
+    return [(o, OBJECTIVES[o].title if o in OBJECTIVES else "", e, p) for o, (e, p) in sorted(acc.items(),
+                                                                                            key=lambda kv: key(kv[0]))]
+
+
 _STATUS_WORD = {"passed": "passed", "failed": "failed", "error": "error", "timeout": "timed out",
                 "missing": "test cell missing", "manual": "to be graded by hand"}
 
@@ -96,6 +111,10 @@ def render_text(result: R.SubmissionResult, secrets: set[str] = frozenset()) -> 
             msg = redact(c.message, secrets).strip()
             if msg:
                 out += ["      " + line for line in msg.splitlines()]
+    objs = per_objective(result) if not result.failed else []
+    if objs:
+        out.append("by objective:")
+        out += [f"  {i:<7} {_num(e):>4} / {_num(p):<4} {t}" for i, t, e, p in objs]
     for w in result.warnings:
         out.append(f"note: {redact(w, secrets)}")
     return "\n".join(out)
@@ -136,6 +155,11 @@ def render_html(result: R.SubmissionResult, secrets: set[str] = frozenset()) -> 
                 f"{e(_STATUS_WORD.get(c.status, c.status))}</td><td>{objs}</td>"
                 f"<td>{'<pre>' + e(msg) + '</pre>' if msg else ''}</td></tr>")
         parts.append("</tbody></table>")
+    objs = per_objective(result) if not result.failed else []
+    if objs:
+        parts.append("<h2>By learning objective</h2><table><thead><tr><th>Objective</th><th>Points</th></tr></thead>"
+                     "<tbody>" + "".join(f"<tr><td><b>{e(i)}</b> {e(t)}</td><td class=\"pts\">{e(_num(got))} / "
+                                         f"{e(_num(pos))}</td></tr>" for i, t, got, pos in objs) + "</tbody></table>")
     if result.warnings:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(redact(w, secrets))}</li>" for w in result.warnings)
                      + "</ul>")

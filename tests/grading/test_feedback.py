@@ -10,7 +10,8 @@ from course_tools.authoring import md, notebook, solution, write
 from course_tools.authoring import tests as graded_cell
 from course_tools.cli import main
 from course_tools.grading import results as R
-from course_tools.grading.feedback import REDACTED, feedback_path, render_html, render_text, secret_lines
+from course_tools.grading.feedback import REDACTED, feedback_path, per_objective, render_html, render_text, secret_lines
+from course_tools.syllabus import OBJECTIVES
 
 A = "08_caching"
 HIDDEN_1 = "check_choice(answer_1, 'b', question=1, hint='Re-read Write paths')"
@@ -71,6 +72,9 @@ def test_feedback_shows_score_questions_objectives_and_hint(tmp_path):
     assert "0 / 2" in bob and "2.8.2" in bob and "Eviction policies LRU / LFU / FIFO / TTL" in bob
     assert "your cache evicted the wrong key" in bob
     assert "3 / 3" in feedback_path(course, A, "cy").read_text()
+    assert "By learning objective" in bob
+    assert per_objective(R.load_result(R.result_path(course, A, "bob"))) == [
+        ("2.8.1", OBJECTIVES["2.8.1"].title, 1.0, 1.0), ("2.8.2", OBJECTIVES["2.8.2"].title, 0.0, 2.0)]
 
 
 def test_failed_submission_has_no_score_not_zero(tmp_path):
