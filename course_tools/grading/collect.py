@@ -29,6 +29,9 @@ Never silently lost or overwritten: two different files for the same student and
 are both refused (listed as duplicates); an existing *different* submission is kept unless
 ``force=True``; an identical one is reported unchanged.
 
+Ignored without a word: hidden files and folders (``.ipynb_checkpoints/``, ``._x``) and
+``__MACOSX/``.
+
 Hostile input: zip members with absolute paths, drive letters or ``..`` are refused, as
 are symlinks (in a zip or a folder); nothing is ever extracted with ``extractall``; the
 number of members and the total and per-file uncompressed bytes are capped while reading
@@ -53,7 +56,7 @@ __all__ = ["Limits", "Imported", "Skipped", "CollectReport", "collect", "student
 
 _STUDENT_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _MOODLE = re.compile(r"^(?P<name>.+?)_(?P<pid>\d+)_assignsubmission_[A-Za-z]+_?$")
-_IGNORED = ("__MACOSX/", ".DS_Store", "Thumbs.db")
+_IGNORED = ("Thumbs.db", "desktop.ini")
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,9 @@ def _read_capped(stream, limit: int, budget: list[int]) -> bytes:
 
 
 def _ignored(rel: str) -> bool:
-    base = PurePosixPath(rel).name
-    return rel.startswith("__MACOSX/") or base in _IGNORED or base.startswith("._")
+    """Editor and OS litter: ``__MACOSX/``, ``.ipynb_checkpoints/``, any hidden file or folder."""
+    parts = PurePosixPath(rel).parts
+    return parts[0] == "__MACOSX" or parts[-1] in _IGNORED or any(p.startswith(".") for p in parts)
 
 
 def _zip_entries(path: Path, limits: Limits, report: CollectReport) -> Iterator[tuple[str, bytes]]:
@@ -239,7 +243,7 @@ def _dir_entries(root: Path, limits: Limits, report: CollectReport) -> Iterator[
             seen += 1
             if seen > limits.max_files:
                 raise _LimitExceeded(f"more than {limits.max_files} files under {root}")
-            if _ignored(rel) or name.startswith("."):
+            if _ignored(rel):
                 continue
             if full.is_symlink():
                 report.skipped.append(Skipped(rel, "refused: symbolic link"))

@@ -85,12 +85,14 @@ def test_folder_of_student_folders_and_flat_files(tmp_path):
 
 
 def test_lms_zip_with_wrapper_folder(tmp_path):
-    """Is a Canvas-style zip (all files inside one wrapper folder, macOS junk) imported per student?"""
+    """Is a Canvas-style zip (all files inside one wrapper folder, macOS junk, Jupyter checkpoints)
+    imported per student, the litter ignored?"""
     course = _course(tmp_path)
     z = _zip(tmp_path / "subs.zip", {
         "submissions/jsmith_12345_67890_08_caching.ipynb": _nb("j"),
         "submissions/adoe_LATE_222_333_08_caching.ipynb": _nb("a"),
         "__MACOSX/submissions/._jsmith_12345_67890_08_caching.ipynb": b"junk",
+        "submissions/.ipynb_checkpoints/jsmith_12345_67890_08_caching-checkpoint.ipynb": _nb("old"),
     })
     rep = collect(z, A, course)
     assert rep.ok and not rep.skipped
