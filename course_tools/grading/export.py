@@ -62,6 +62,8 @@ def class_results(course_dir: Path | str, assignment: str) -> ClassResults:
     course_dir = Path(course_dir)
     out = ClassResults(assignment)
     for path in sorted((course_dir / "grades" / assignment).glob("*.json")):
+        if path.name.startswith("."):   # save_result's temp file while autograde is writing it
+            continue
         try:
             out.results.append(R.load_result(path))
         except Exception as exc:  # malformed JSON, missing keys: report it, keep going

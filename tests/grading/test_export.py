@@ -32,6 +32,7 @@ def test_statuses_and_empty_scores(tmp_path):
     R.save_result(course, _graded("cal", score=1.0, status=R.NEEDS_MANUAL))
     R.save_result(course, R.SubmissionResult("dee", A, "failed: kernel died (memory limit 512 MiB)", 0.0, 0.0))
     R.result_path(course, A, "eli").write_text("{broken")
+    (course / "grades" / A / ".tmp-x1y2.json").write_text('{"half": ')                   # a result being written
     (course / "submitted" / "fox" / A).mkdir(parents=True)                                # never graded
     R.save_result(course, _graded("gil", assignment=B, score=1.0, max_score=1.0))        # only did B
     out = tmp_path / "grades.csv"
