@@ -10,7 +10,7 @@ that, taken in that order, the operations behave like a single register.
 verifying concurrent objects", J. Parallel Distrib. Comput. 17, 1993), with the memo of
 (linearized set, register value) that makes it practical for the small histories of a
 lesson (tens of operations per key). Keys are checked one at a time: linearizability is a
-*local* property (Herlihy & Wing, §3.2), so a history is linearizable iff each key's is.
+*local* property (Herlihy & Wing, 1990), so a history is linearizable iff each key's is.
 
 Rules for operations that did not succeed:
 

@@ -23,7 +23,7 @@ the reference: the majority-quorum register of Attiya, Bar-Noy & Dolev (JACM 42(
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from course_tools.clock import VirtualClock

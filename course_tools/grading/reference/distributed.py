@@ -13,7 +13,7 @@ import contextlib
 import random
 import signal
 import threading
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 from course_tools.grading.checks import AnswerError
 from course_tools.sim.linearizability import check
