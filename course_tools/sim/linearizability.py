@@ -32,6 +32,7 @@ from typing import Any, Iterable, Sequence
 __all__ = ["Op", "History", "Verdict", "check", "check_key", "possible_reads"]
 
 INF = math.inf
+MAX_OPS_PER_KEY = 600  # the search recurses once per operation
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,9 @@ def _hashable(v: Any) -> Any:
 def _search(entries: list[_Entry], initial: Any, limit: int = 2_000_000) -> bool:
     """Wing & Gong search with a memo of (linearized set, register value)."""
     n = len(entries)
+    if n > MAX_OPS_PER_KEY:
+        raise ValueError(f"{n} operations on one key: this exhaustive checker is for small histories "
+                         f"(at most {MAX_OPS_PER_KEY}); check a shorter window of the run")
     full = (1 << n) - 1
     order = sorted(range(n), key=lambda i: (entries[i].start, entries[i].end))
     seen: set[tuple[int, Any]] = set()
@@ -223,6 +227,8 @@ def check_key(ops: Sequence[Op], initial: Any = None) -> Verdict:
         return Verdict(True, checked_ops=len(ops))
     # find the first response time at which the history stops being linearizable
     times = sorted({op.end for op in ops if op.end is not None and op.ok})
+    if not times:  # cannot happen for register histories (nothing completed constrains nothing)
+        return Verdict(False, checked_ops=len(ops))
     lo, hi = 0, len(times) - 1  # the full history (times[-1]) fails; find the first failing cut
     while lo < hi:
         mid = (lo + hi) // 2

@@ -79,3 +79,10 @@ def test_failed_reads_constrain_nothing():
 def test_unknown_kind_is_an_error():
     with pytest.raises(ValueError):
         check([Op(0, "a", "cas", "x", 1, 0, 1)])
+
+
+def test_long_histories_are_refused_clearly():
+    """The exhaustive search is for small histories; a long one gets a clear error, not a RecursionError."""
+    ops = [w(i, i, 2 * i, 2 * i + 1) for i in range(700)]
+    with pytest.raises(ValueError, match="small histories"):
+        check(ops)
