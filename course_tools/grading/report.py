@@ -69,6 +69,7 @@ class Report:
     failures: dict[str, int]          # failure reason -> number of submissions
     mean_score: float | None
     max_score: float | None
+    scores: list[float] = field(default_factory=list)   # total scores of the graded submissions
 
 
 MASTERY = 0.8
@@ -132,6 +133,7 @@ def build_report(course_dir: Path | str, assignment: str) -> Report:
         counts, failures,
         sum(r.score for r in graded) / len(graded) if graded else None,
         max((r.max_score for r in usable), default=None),
+        sorted(r.score for r in graded),
     )
 
 
@@ -171,9 +173,10 @@ def format_table(rep: Report) -> str:
 
 
 def write_plots(rep: Report, out_dir: Path | str) -> list[Path]:
-    """PNG plots (Agg canvas, course style): per question, per objective, submission status."""
+    """PNG plots (Agg canvas, course style): per question, per objective, submission status, scores."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     from course_tools.viz.style import PALETTE, RC, course_style
 
@@ -216,8 +219,19 @@ def write_plots(rep: Report, out_dir: Path | str) -> list[Path]:
         keys = ["graded", "needs manual grading", "failed", "ungraded"]
         ax.bar(keys, [rep.counts[k] for k in keys], color=[PALETTE[2], PALETTE[1], PALETTE[3], PALETTE[7]])
         ax.set_ylabel("submissions")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{rep.assignment}: submissions by status")
         save(fig, "status.png")
+
+        fig = Figure(figsize=(w, h), layout="constrained")
+        ax = fig.add_subplot()
+        top = rep.max_score or max(rep.scores, default=1.0) or 1.0
+        ax.hist(rep.scores, bins=min(20, max(1, int(top))), range=(0, top), color=PALETTE[0])
+        ax.set_xlabel("score")
+        ax.set_ylabel("graded submissions")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"{rep.assignment}: scores (n = {len(rep.scores)})")
+        save(fig, "scores.png")
     return written
 
 

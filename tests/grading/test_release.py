@@ -161,7 +161,7 @@ def test_pipeline_end_to_end(released_course, tmp_path, capsys, monkeypatch):
     assert main(["report", A, "--course-dir", str(course)]) == 0
     report = capsys.readouterr().out
     assert "2 graded" in report and "1 failed" in report and "2.8.2" in report
-    assert len(list((course / "reports" / A).glob("*.png"))) == 3
+    assert len(list((course / "reports" / A).glob("*.png"))) == 4
 
     assert main(["feedback", A, "--course-dir", str(course)]) == 0
     capsys.readouterr()

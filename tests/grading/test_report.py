@@ -46,6 +46,7 @@ def test_per_question_and_objective_numbers(course):
     assert o["2.8.2"].mastered == 2        # ann 2/2 and bob 2/2; not cat 0/2, dan 1/2
     assert o["2.8.2"].title.startswith("Eviction policies")
     assert rep.mean_score == pytest.approx((3 + 2 + 1) / 3)          # graded only
+    assert rep.scores == [1.0, 2.0, 3.0]
 
 
 def test_cli_prints_table_and_writes_pngs(course, capsys):
@@ -56,7 +57,7 @@ def test_cli_prints_table_and_writes_pngs(course, capsys):
     assert "2 failed" in out and "1 not graded yet" in out and "2 × notebook timed out (60 s)" in out
     assert "q1_test" in out and "2.8.2" in out and "Eviction policies" in out
     pngs = sorted((course / "reports" / A).glob("*.png"))
-    assert [p.name for p in pngs] == ["objectives.png", "questions.png", "status.png"]
+    assert [p.name for p in pngs] == ["objectives.png", "questions.png", "scores.png", "status.png"]
     for p in pngs:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 2000
 
