@@ -233,7 +233,8 @@ def _dir_entries(root: Path, limits: Limits, report: CollectReport) -> Iterator[
         for d in list(dirnames):
             if (Path(dirpath) / d).is_symlink():
                 dirnames.remove(d)
-                report.skipped.append(Skipped((Path(dirpath) / d).relative_to(root).as_posix(), "refused: symbolic link"))
+                rel_dir = (Path(dirpath) / d).relative_to(root).as_posix()
+                report.skipped.append(Skipped(rel_dir, "refused: symbolic link"))
             elif d.startswith(".") or d == "__MACOSX":
                 dirnames.remove(d)
         dirnames.sort()
@@ -252,7 +253,8 @@ def _dir_entries(root: Path, limits: Limits, report: CollectReport) -> Iterator[
                 report.skipped.append(Skipped(rel, "not a notebook (.ipynb)"))
                 continue
             try:
-                fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                # O_NONBLOCK: a FIFO named x.ipynb must not hang the import; O_NOFOLLOW: no symlink race
+                fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
                 with os.fdopen(fd, "rb") as f:
                     if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                         report.skipped.append(Skipped(rel, "not a regular file"))

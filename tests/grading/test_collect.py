@@ -175,7 +175,8 @@ def test_hostile_zip_paths_and_symlinks(tmp_path):
 
 
 def test_symlinks_in_a_folder_are_not_followed(tmp_path):
-    """Is a symlinked notebook or folder in a SOURCE folder refused (it could point at the solutions)?"""
+    """Is a symlinked notebook or folder in a SOURCE folder refused (it could point at the solutions),
+    and a FIFO skipped instead of blocking the import?"""
     course = _course(tmp_path)
     secret = tmp_path / "secret.ipynb"
     secret.write_bytes(_nb("secret"))
@@ -184,9 +185,11 @@ def test_symlinks_in_a_folder_are_not_followed(tmp_path):
     (src / "real" / "08_caching.ipynb").write_bytes(_nb("real"))
     os.symlink(secret, src / "sly_08_caching.ipynb")
     os.symlink(course / "source", src / "linkdir")
+    os.mkfifo(src / "pipe_08_caching.ipynb")      # would block a plain open() forever
     rep = collect(src, A, course)
     assert _submitted(course) == {"real/08_caching/08_caching.ipynb": _nb("real")}
     assert {s.origin for s in rep.skipped if "symbolic link" in s.reason} == {"sly_08_caching.ipynb", "linkdir"}
+    assert {s.origin: s.reason for s in rep.skipped}["pipe_08_caching.ipynb"] == "not a regular file"
 
 
 def test_zip_bomb_is_capped(tmp_path):
