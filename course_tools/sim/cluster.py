@@ -394,7 +394,8 @@ class Cluster:
         self.applied: list[tuple[float, str, str, Any]] = []  # (time, node, key, version) state changes
         self.causal: dict[tuple[str, Any], dict] = {}  # AP: (key, value written) -> its version vector
         self._op_ids = itertools.count()
-        self._gossip_started = False
+        self._gossipers: dict[str, Process] = {}
+        self._gossip_until = 0.0
         self.majority = n // 2 + 1
 
     # -- set-up ----------------------------------------------------------------------
@@ -411,11 +412,15 @@ class Cluster:
         return self.network.partitions
 
     def run(self, until: float) -> "Cluster":
-        if self.mode == "ap" and self.gossip_interval and not self._gossip_started:
-            self._gossip_started = True
+        """Run the event loop up to virtual time ``until`` (call again to go further)."""
+        self._gossip_until = until
+        if self.mode == "ap" and self.gossip_interval:
             for i, node in enumerate(self.nodes):
-                offset = self.gossip_interval * (i + 1) / len(self.nodes)
-                self.loop.spawn(self._gossip(node, until), at=offset)
+                proc = self._gossipers.get(node)
+                if proc is None or proc.done:
+                    offset = self.gossip_interval * (i + 1) / len(self.nodes)
+                    start = offset if proc is None else self.now + offset
+                    self._gossipers[node] = self.loop.spawn(self._gossip(node), at=start)
         self.loop.run(until)
         return self
 
@@ -448,8 +453,8 @@ class Cluster:
         self.network.send(src, dst, {"type": "merge", "key": key, "state": state},
                           lambda m: self._handle(dst, m.payload))
 
-    def _gossip(self, node: str, until: float):
-        while self.now + self.gossip_interval <= until:
+    def _gossip(self, node: str):
+        while self.now + self.gossip_interval <= self._gossip_until:
             peers = [p for p in self.nodes if p != node]
             if peers:
                 peer = self.rng.choice(peers)

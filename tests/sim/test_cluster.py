@@ -158,3 +158,13 @@ def test_bad_arguments():
         c.partition(["n9"], at=0, heal=1)
     with pytest.raises(ValueError):
         c.partition(["n1"], at=2, heal=1)
+
+
+def test_gossip_continues_across_several_runs():
+    """Calling run() again goes on gossiping, so replicas still converge."""
+    c = Cluster(4, "ap", rng=random.Random(12), replicate=False, gossip_interval=0.1)
+    c.submit("a", "n1", "write", "k", "v", at=0.05)
+    c.run(0.12)
+    assert sum(r.ap_value("k") == "v" for r in c.replicas.values()) < 4
+    c.run(3.0)
+    assert all(r.ap_value("k") == "v" for r in c.replicas.values())
