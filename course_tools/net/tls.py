@@ -35,7 +35,7 @@ from course_tools.net.wire import RawClient, RawResponse
 __all__ = [
     "LocalCA", "TLSServer", "Handshake", "TLSResult", "tls_request", "describe_cert",
     "TLSRecord", "tls_records", "Hello", "parse_client_hello", "parse_server_hello",
-    "CIPHER_SUITES", "GROUPS",
+    "CIPHER_SUITES", "GROUPS", "FlipBit",
 ]
 
 CONTENT_TYPES = {20: "change_cipher_spec", 21: "alert", 22: "handshake", 23: "application_data"}
@@ -127,9 +127,11 @@ class Handshake:
 class _TLSHTTPServer(_ThreadingHTTPServer):
     """The course HTTP server, with each accepted socket wrapped in TLS on its own thread."""
 
-    def __init__(self, address, handler_class, context: ssl.SSLContext, handshakes: list, lock: threading.Lock):
+    def __init__(self, address, handler_class, context: ssl.SSLContext, handshakes: list, lock: threading.Lock,
+                 errors: list):
         self.context = context
         self.handshakes = handshakes
+        self.errors = errors
         self._hs_lock = lock
         self._sni = threading.local()
         context.sni_callback = self._on_sni
@@ -157,11 +159,21 @@ class _TLSHTTPServer(_ThreadingHTTPServer):
             self.handshakes.append(Handshake(True, request.version(), request.cipher()[0], self._sni.name))
         super().finish_request(request, client_address)
 
+    def handle_error(self, request, client_address):
+        """A connection that fails after the handshake (e.g. a record that does not decrypt)
+        is recorded in ``errors`` instead of printing a traceback."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        with self._hs_lock:
+            self.errors.append(getattr(exc, "reason", None) or type(exc).__name__)
+
 
 class TLSServer(HTTPServer):
     """:class:`HTTPServer` behind TLS 1.3, with a certificate from ``ca`` for loopback names.
 
-    ``server.handshakes`` records every handshake (and every failed one, with the alert).
+    ``server.handshakes`` records every handshake (and every failed one, with the alert);
+    ``server.errors`` the connections that failed after it (e.g. a tampered record).
     """
 
     name = "https"
@@ -172,11 +184,12 @@ class TLSServer(HTTPServer):
         self.ca = ca or LocalCA()
         self.hostnames = tuple(hostnames)
         self.handshakes: list[Handshake] = []
+        self.errors: list[str] = []
 
     def make_server(self, address):
         ctx = self.ca.server_context(*self.hostnames)
         return _TLSHTTPServer(address, _make_handler_class(self.app, self.log, self._log_lock), ctx,
-                              self.handshakes, self._log_lock)
+                              self.handshakes, self._log_lock, self.errors)
 
     @property
     def url(self) -> str:
@@ -338,3 +351,42 @@ def parse_client_hello(data: bytes) -> Hello:
 def parse_server_hello(data: bytes) -> Hello:
     """The ServerHello at the start of a server's bytes: chosen suite, version, key share."""
     return _parse_hello(data, 2)
+
+
+class FlipBit:
+    """A ``Relay(tamper=...)`` function: flips the last bit of the ``nth`` application_data
+    record the client sends, wherever TCP happens to split or join the records.
+
+    In TLS 1.3 the client's first encrypted record is its Finished message, so ``nth=2``
+    (the default) hits the first record that carries the HTTP request.
+    """
+
+    def __init__(self, nth: int = 2) -> None:
+        self.nth = nth
+        self._header = b""        # bytes of the current record header seen so far
+        self._left = 0            # payload bytes of the current record still to come
+        self._seen = 0            # application_data records started so far
+        self._target = False      # is the current record the one to flip?
+        self.flipped = False
+
+    def __call__(self, chunk: bytes) -> bytes:
+        out = bytearray(chunk)
+        i = 0
+        while i < len(out):
+            if self._left == 0:                      # reading a 5-byte record header
+                need = 5 - len(self._header)
+                self._header += bytes(out[i:i + need])
+                i += min(need, len(out) - i)
+                if len(self._header) == 5:
+                    ctype, _, length = struct.unpack("!BHH", self._header)
+                    self._header, self._left = b"", length
+                    self._seen += ctype == 23
+                    self._target = ctype == 23 and self._seen == self.nth
+                continue
+            take = min(self._left, len(out) - i)
+            i += take
+            self._left -= take
+            if self._left == 0 and self._target and not self.flipped:
+                out[i - 1] ^= 1                       # the record's last byte: part of its AEAD tag
+                self.flipped = True
+        return bytes(out)

@@ -333,16 +333,22 @@ class Relay(BackgroundServer):
     acted), keeps a copy, and closes the client's connection without passing it on. This
     is the classic lost response — from the client's side indistinguishable from a request
     that never arrived. ``drop`` may instead be a function ``(flow_number) -> bool``.
+
+    ``tamper`` (a function ``bytes -> bytes``) rewrites each chunk the client sends before
+    it is passed on — an active attacker on the path. ``client_to_server`` keeps what the
+    client actually sent.
     """
 
     name = "relay"
 
     def __init__(self, target_port: int, target_host: str = LOOPBACK, *, drop_responses: int = 0,
-                 drop: Callable[[int], bool] | None = None, host: str = LOOPBACK, port: int = 0) -> None:
+                 drop: Callable[[int], bool] | None = None, tamper: Callable[[bytes], bytes] | None = None,
+                 host: str = LOOPBACK, port: int = 0) -> None:
         super().__init__(host, port)
         self.target = (require_loopback(target_host), int(target_port))
         self._drop_left = int(drop_responses)
         self._drop_fn = drop
+        self._tamper = tamper
         self.flows: list[Flow] = []
         self._lock = threading.Lock()
 
@@ -416,7 +422,7 @@ class Relay(BackgroundServer):
                     else:
                         flow.server_to_client += data
                 if sock is client:
-                    upstream.sendall(data)
+                    upstream.sendall(self._tamper(data) if self._tamper else data)
                 elif not flow.dropped:
                     client.sendall(data)
                 elif parse_response(flow.server_to_client, request_method) is not None:

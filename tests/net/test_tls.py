@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from course_tools.net import Response
-from course_tools.net.tls import (LocalCA, TLSServer, parse_client_hello, parse_server_hello, tls_records,
+from course_tools.net.tls import (FlipBit, LocalCA, TLSServer, parse_client_hello, parse_server_hello, tls_records,
                                   tls_request)
 from course_tools.net.wire import Relay
 
@@ -72,3 +72,37 @@ def test_tls_server_stops_cleanly(ca):
     tls_request(port, ca, "GET", "/")
     srv.stop()
     assert not any(t.name.startswith(f"course-https-{port}") for t in threading.enumerate())
+
+
+def test_tampering_is_detected_under_tls_but_not_in_plain_http(ca):
+    """Integrity: a modified byte changes a plain request silently, and breaks a TLS record loudly."""
+    import json
+
+    from course_tools.net import HTTPServer
+    from course_tools.net.api import ShopAPI
+    from course_tools.net.wire import send
+
+    order = json.dumps({"item": "tea", "qty": 1})
+    plain_api = ShopAPI()
+    with HTTPServer(plain_api) as srv, Relay(srv.port, tamper=lambda b: b.replace(b'"qty": 1', b'"qty": 9')) as relay:
+        r = send(relay.url, "POST", "/orders", headers={"Content-Type": "application/json"}, body=order)
+        assert r.status == 201 and plain_api.orders[1]["qty"] == 9      # nobody noticed
+        assert b'"qty": 1' in relay.flows[0].client_to_server           # the client sent 1
+
+    tls_api = ShopAPI()
+    with TLSServer(tls_api, ca) as srv, Relay(srv.port, tamper=FlipBit()) as relay:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            tls_request(relay.port, ca, "POST", "/orders", headers={"Content-Type": "application/json"},
+                        body=order.encode())
+        assert srv.requests_served() == 0 and tls_api.orders == {}
+        assert relay.flows[0].client_to_server.count(b"\x17\x03\x03") >= 1   # it was sent, encrypted
+
+
+def test_flipbit_hits_the_same_byte_however_tcp_splits_the_stream():
+    """Is the tampering deterministic, whether records arrive together or one byte at a time?"""
+    stream = (b"\x16\x03\x01\x00\x02hi" + b"\x14\x03\x03\x00\x01\x01" + b"\x17\x03\x03\x00\x03fin"
+              + b"\x17\x03\x03\x00\x04abcd" + b"\x17\x03\x03\x00\x01z")
+    whole = FlipBit()(stream)
+    f = FlipBit()
+    bytewise = b"".join(f(stream[i:i + 1]) for i in range(len(stream)))
+    assert whole == bytewise == stream.replace(b"abcd", b"abce")
