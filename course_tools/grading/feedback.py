@@ -104,7 +104,8 @@ def render_text(result: R.SubmissionResult, secrets: set[str] = frozenset()) -> 
         if len(result.notebooks) > 1:
             out.append(f"\n{nb.name}: {_num(nb.score)} / {_num(nb.max_score)}")
         for c in nb.cells:
-            mark = "✓" if c.status == "passed" and c.points >= c.max_points else "?" if c.status == "manual" else "✗"
+            full = c.status == "passed" and c.points >= c.max_points
+            mark = "✓" if full else "?" if c.status == "manual" else "✗"
             objs = ", ".join(c.objectives)
             out.append(f"  {mark} {c.grade_id:<24} {_num(c.points):>4} / {_num(c.max_points):<4} "
                        f"{_STATUS_WORD.get(c.status, c.status):<10} {('objectives ' + objs) if objs else ''}".rstrip())
@@ -124,7 +125,8 @@ _CSS = """
 body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}
 h1{font-size:1.4rem} table{border-collapse:collapse;width:100%;margin:1rem 0}
 th,td{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top}
-td.pts{white-space:nowrap;text-align:right} .passed{color:#009E73} .failed,.error,.timeout,.missing{color:#D55E00} .manual{color:#666}
+td.pts{white-space:nowrap;text-align:right} .passed{color:#009E73} .manual{color:#666}
+.failed,.error,.timeout,.missing{color:#D55E00}
 pre{white-space:pre-wrap;margin:0;font-size:.9em;background:#f6f6f6;padding:.4rem}
 .status{padding:.6rem;background:#fff3e0;border-left:4px solid #E69F00} small{color:#666}
 """

@@ -105,7 +105,8 @@ def build_report(course_dir: Path | str, assignment: str) -> Report:
                 q.earned += cell.points
                 q.full += cell.max_points > 0 and cell.points >= cell.max_points
                 for o in cell.objectives:
-                    s = objectives.setdefault(o, ObjectiveStats(o, OBJECTIVES[o].title if o in OBJECTIVES else "(unknown id)"))
+                    title = OBJECTIVES[o].title if o in OBJECTIVES else "(unknown id)"
+                    s = objectives.setdefault(o, ObjectiveStats(o, title))
                     if cell.grade_id not in s.questions:
                         s.questions.append(cell.grade_id)
                     s.earned += cell.points
@@ -199,7 +200,8 @@ def write_plots(rep: Report, out_dir: Path | str) -> list[Path]:
         ax.barh(labels, vals, color=PALETTE[0])
         ax.set_xlim(0, 100)
         ax.set_xlabel("mean % of points")
-        ax.set_title(f"{rep.assignment}: per question (n = {rep.counts['graded'] + rep.counts['needs manual grading']})")
+        n = rep.counts["graded"] + rep.counts["needs manual grading"]
+        ax.set_title(f"{rep.assignment}: per question (n = {n})")
         save(fig, "questions.png")
 
         fig = Figure(figsize=(w, max(h, 0.35 * len(rep.objectives) + 1.2)), layout="constrained")

@@ -47,7 +47,8 @@ class StubGrader:
 
     def __call__(self, source_nb_path, submission_nb_path, *, isolation=True):
         self.calls.append((Path(source_nb_path), Path(submission_nb_path), isolation))
-        msg = f"Traceback:\n    {HIDDEN}\nAnswerError: Question 1: 'a' is not the best answer. Hint: Which copy is written first?"
+        msg = (f"Traceback:\n    {HIDDEN}\n"
+               "AnswerError: Question 1: 'a' is not the best answer. Hint: Which copy is written first?")
         cells = [R.CellResult("q1_test", 0.0, 1.0, ["2.8.1"], "failed", msg)]
         return R.NotebookResult(Path(submission_nb_path).stem, 0.0, 1.0, cells)
 

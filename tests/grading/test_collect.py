@@ -39,7 +39,9 @@ def _zip(path: Path, members: dict[str, bytes]) -> Path:
 
 def _submitted(course: Path) -> dict[str, bytes]:
     root = course / "submitted"
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.ipynb"))} if root.exists() else {}
+    if not root.exists():
+        return {}
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.ipynb"))}
 
 
 @pytest.mark.parametrize("rel, student", [
@@ -193,7 +195,8 @@ def test_symlinks_in_a_folder_are_not_followed(tmp_path):
 
 
 def test_zip_bomb_is_capped(tmp_path):
-    """Is a zip that inflates beyond the limits stopped while reading (sizes in headers not trusted), importing nothing?"""
+    """Is a zip that inflates beyond the limits stopped while reading (sizes in headers not trusted),
+    importing nothing?"""
     course = _course(tmp_path)
     z = _zip(tmp_path / "bomb.zip", {f"s{i}_08_caching.ipynb": b"0" * 400_000 for i in range(5)})
     rep = collect(z, A, course, limits=Limits(max_total_bytes=1_000_000, max_file_bytes=500_000))

@@ -40,7 +40,7 @@ def test_statuses_and_empty_scores(tmp_path):
     rows = {(r["student"], r["assignment"]): r for r in _read(out)}
     assert list(_read(out)[0]) == FIELDS
     assert len(rows) == 7 * 2
-    assert rows["ann", A]["score"] == "3" and rows["ann", A]["max_score"] == "3" and rows["ann", A]["status"] == "graded"
+    assert (rows["ann", A]["score"], rows["ann", A]["max_score"], rows["ann", A]["status"]) == ("3", "3", "graded")
     assert rows["bea", A]["score"] == "0" and rows["bea", A]["status"] == "graded"
     assert rows["cal", A]["status"] == "needs manual grading" and rows["cal", A]["score"] == ""
     assert rows["cal", A]["autograded_score"] == "1"

@@ -112,7 +112,8 @@ def _right_answers(released: Path, dest: Path) -> Path:
         "q1_answer": "answer_1 = 'b'",
         "q2_answer": "def hits(trace, capacity):\n    cache, n = [], 0\n    for k in trace:\n"
                      "        if k in cache:\n            n += 1\n            cache.remove(k)\n"
-                     "        elif len(cache) == capacity:\n            cache.pop(0)\n        cache.append(k)\n    return n"})
+                     "        elif len(cache) == capacity:\n            cache.pop(0)\n        cache.append(k)\n"
+                     "    return n"})
 
 
 def _copy_of(released_course, tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
