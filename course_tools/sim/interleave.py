@@ -41,10 +41,10 @@ __all__ = [
     "Instruction", "Read", "Write", "AtomicAdd", "Acquire", "TryAcquire", "Release", "Pause",
     "Program", "Event", "Trace", "ScheduleError", "ExplorationLimit", "SimulationError",
     "run", "explore", "outcomes", "count_interleavings", "wait_for_graph", "find_cycle",
-    "check_every_interleaving", "find_interleaving", "DONE", "DEADLOCK", "STEP_LIMIT", "ERROR",
+    "check_every_interleaving", "find_interleaving", "DONE", "DEADLOCK", "STEP_LIMIT", "ERROR", "PRUNED",
 ]
 
-DONE, DEADLOCK, STEP_LIMIT, ERROR = "done", "deadlock", "step limit", "error"
+DONE, DEADLOCK, STEP_LIMIT, ERROR, PRUNED = "done", "deadlock", "step limit", "error", "pruned"
 
 
 class SimulationError(RuntimeError):
@@ -210,7 +210,7 @@ class Trace:
     schedule: tuple[str, ...]
     events: list[Event]
     memory: dict[str, Any]
-    status: str  # DONE, DEADLOCK, STEP_LIMIT or ERROR
+    status: str  # DONE, DEADLOCK, STEP_LIMIT, ERROR (or PRUNED, from explore(include_pruned=True))
     holders: dict[str, tuple[str, ...]]  # lock / semaphore -> threads holding it at the end
     waiting: dict[str, str]  # blocked thread -> the lock it waits for (at the end)
     finished: tuple[str, ...]
@@ -221,8 +221,10 @@ class Trace:
         return self.status == DEADLOCK
 
     def replay(self) -> "Trace":
-        """Run the same program again under the same schedule (an identical trace)."""
-        return run(self.program, self.schedule)
+        """Run the same program again under the same schedule (an identical trace; for a
+        pruned or step-limited run, exactly its steps with every event recorded)."""
+        stop_early = self.status in (STEP_LIMIT, PRUNED)
+        return run(self.program, self.schedule, max_steps=len(self.schedule) if stop_early else 1000)
 
     def text(self, upto: int | None = None) -> str:
         """The trace as a table, one line per step (the first ``upto`` steps if given)."""
@@ -457,8 +459,9 @@ def run(program: Program, schedule: Sequence[str] | None = None, *, rng: random.
         events.append(Event(i + 1, name, instr, result, dict(m.memory), m.holders()))
 
 
-def explore(program: Program, *, reduce: bool = False, max_steps: int = 200,
-            max_runs: int = 200_000) -> Iterator[Trace]:
+def explore(program: Program, *, reduce: bool = False, max_steps: int = 200, max_runs: int = 200_000,
+            include_pruned: bool = False, new_events_only: bool = False,
+            stats: dict | None = None) -> Iterator[Trace]:
     """Yield a trace for every interleaving of ``program`` (depth-first, in schedule order).
 
     With ``reduce=False`` every distinct schedule is produced once: two threads of ``m`` and
@@ -466,47 +469,67 @@ def explore(program: Program, *, reduce: bool = False, max_steps: int = 200,
     as soon as it reaches a state an earlier run has already been in (same memory, lock
     holders and per-thread history), so every reachable *final state* still appears but
     repeated ones are skipped: use it to check a property, not to count schedules.
-    Raises :class:`ExplorationLimit` after ``max_runs`` runs.
+
+    How it works: each run replays a schedule prefix from the start (generators cannot be
+    copied), then always picks the first runnable thread, pushing every other runnable
+    thread at each new step as a prefix to explore later ("stateless model checking").
+
+    ``include_pruned=True`` also yields the runs cut short (``status == "pruned"``): together
+    the yielded runs then execute every transition of every reachable state once, so a
+    property of single steps (e.g. "every write happens under its lock") can be checked on
+    their events. ``new_events_only=True`` records only the steps a run adds beyond its
+    replayed prefix (each step of the search then appears in exactly one trace) and is
+    much faster; ``trace.replay()`` rebuilds the full trace. ``stats`` (a dict) receives
+    ``runs`` and ``steps``. Raises :class:`ExplorationLimit` after ``max_runs`` runs.
     """
     seen: set = set()
     stack: list[tuple[str, ...]] = [()]
-    runs = 0
-    while stack:
-        prefix = stack.pop()
-        runs += 1
-        if runs > max_runs:
-            raise ExplorationLimit(f"more than {max_runs} runs; shorten the program or raise max_runs")
-        m = _Machine(program)
-        events: list[Event] = []
-        taken: list[str] = []
-        pruned = False
-        while True:
-            enabled = m.enabled()
-            status = _status(m, enabled)
-            if status:
-                break
-            if len(events) >= max_steps:
-                status = STEP_LIMIT
-                break
-            i = len(events)
-            if i < len(prefix):
-                name = prefix[i]
-            else:
-                name = enabled[0]
-                for alt in reversed(enabled[1:]):
-                    stack.append(tuple(taken) + (alt,))
-            instr = m.pending[name]
-            result = m.step(name)
-            taken.append(name)
-            events.append(Event(i + 1, name, instr, result, dict(m.memory), m.holders()))
-            if reduce and i + 1 >= len(prefix):
-                k = m.key()
-                if k in seen:
-                    pruned = True
+    runs = steps = 0
+    try:
+        while stack:
+            prefix = stack.pop()
+            runs += 1
+            if runs > max_runs:
+                raise ExplorationLimit(f"more than {max_runs} runs; shorten the program or raise max_runs")
+            m = _Machine(program)
+            events: list[Event] = []
+            taken: list[str] = []
+            pruned = False
+            n_prefix = len(prefix)
+            while True:
+                enabled = m.enabled()
+                status = _status(m, enabled)
+                if status:
                     break
-                seen.add(k)
-        if not pruned:
-            yield _finish(program, m, taken, events, status)
+                i = len(taken)
+                if i >= max_steps:
+                    status = STEP_LIMIT
+                    break
+                if i < n_prefix:
+                    name = prefix[i]
+                else:
+                    name = enabled[0]
+                    for alt in reversed(enabled[1:]):
+                        stack.append(tuple(taken) + (alt,))
+                instr = m.pending[name]
+                result = m.step(name)
+                steps += 1
+                taken.append(name)
+                if i + 1 >= n_prefix or not new_events_only:  # the prefix's last step is the new branch
+                    events.append(Event(i + 1, name, instr, result, dict(m.memory), m.holders()))
+                if reduce and i + 1 >= n_prefix:
+                    k = m.key()
+                    if k in seen:
+                        pruned = True
+                        break
+                    seen.add(k)
+            if not pruned:
+                yield _finish(program, m, taken, events, status)
+            elif include_pruned:
+                yield _finish(program, m, taken, events, PRUNED)
+    finally:
+        if stats is not None:
+            stats.update(runs=runs, steps=steps)
 
 
 def outcomes(program: Program, key: Callable[[Trace], Any] | None = None, **kw) -> Counter:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator
 
 from course_tools.grading.checks import AnswerError
 from course_tools.sim.interleave import (
-    DEADLOCK, DONE, ERROR, STEP_LIMIT, Acquire, AtomicAdd, ExplorationLimit, Instruction, Program, Read, Release,
+    DEADLOCK, DONE, ERROR, PRUNED, STEP_LIMIT, Acquire, AtomicAdd, ExplorationLimit, Instruction, Program, Read, Release,
     Trace, Write, explore,
 )
 
@@ -84,23 +84,40 @@ def _require_generator_function(fn: object, name: str, question: object) -> None
 
 
 def _every_state(program: Program, question: object, seconds: float) -> Iterator[Trace]:
+    """Every run of the reduced search, pruned ones included: their *new* steps together
+    cover every transition of every reachable state; final-state checks skip pruned runs."""
     with time_limit(seconds, question):
         try:
-            yield from explore(program, reduce=True, max_steps=MAX_STEPS, max_runs=MAX_RUNS)
+            yield from explore(program, reduce=True, max_steps=MAX_STEPS, max_runs=MAX_RUNS,
+                               include_pruned=True, new_events_only=True)
         except ExplorationLimit:
             _fail(question, "your threads have too many interleavings to check; keep each one short "
                             "(a few steps: acquire, read, write, release).")
 
 
-def _status_problem(trace: Trace) -> str | None:
+def _status_problem(trace: Trace, detail: bool = True) -> str | None:
     if trace.status == DEADLOCK:
         waits = ", ".join(f"{t} waits for {lk}" for t, lk in trace.waiting.items())
-        return f"the threads deadlocked ({waits})"
+        return f"the threads deadlocked ({waits})" if detail else "the threads deadlocked: no thread could run"
     if trace.status == ERROR:
-        return f"a thread failed: {trace.error}"
+        return f"a thread failed: {trace.error}" if detail else f"a thread failed ({_kind(trace.error)})"
     if trace.status == STEP_LIMIT:
         return f"the threads were still running after {MAX_STEPS} steps (a loop that spins forever?)"
     return None
+
+
+def _kind(error: str | None) -> str:
+    """The kind of failure without names or values from the hidden set-up."""
+    text = error or ""
+    if " raised " in text:
+        return "it raised " + text.split(" raised ", 1)[1].split(":", 1)[0]
+    if "released" in text:
+        return "it released a lock or semaphore it did not hold"
+    if "unknown lock" in text:
+        return "it used a lock name the program does not declare"
+    if "not an instruction" in text:
+        return "it yielded something that is not an instruction"
+    return "see the visible test for details"
 
 
 def _held_at_end(trace: Trace) -> str | None:
@@ -131,15 +148,19 @@ def check_deposit(fn: Any, *, amounts: list[int], start: int, question: object =
     n = 0
     for trace in _every_state(deposit_program(fn, amounts, start), question, seconds):
         n += 1
-        problem = _status_problem(trace)
+        if trace.status == PRUNED:
+            continue
+        problem = _status_problem(trace, detail=show_schedule)
         if problem is None and trace.memory.get("balance") != want:
             problem = (f"a deposit was lost: {len(amounts)} threads deposited {amounts} into {start} and the "
-                       f"balance ended at {trace.memory.get('balance')!r}, not {want}")
+                       f"balance ended at {trace.memory.get('balance')!r}, not {want}" if show_schedule else
+                       "a deposit was lost: the final balance was not the start plus every deposit")
         if problem is None and _held_at_end(trace):
-            problem = f"{_held_at_end(trace)} was still held when every thread had finished (release what you acquire)"
+            problem = (f"{_held_at_end(trace) if show_schedule else 'a lock'} was still held when every thread had "
+                       "finished (release what you acquire)")
         if problem:
             if show_schedule:
-                problem += f". The schedule that shows it: {list(trace.schedule)}\n{trace.text()}"
+                problem += f". The schedule that shows it: {list(trace.schedule)}\n{trace.replay().text()}"
             else:
                 problem += " (in one of the interleavings the hidden test explores)"
             _fail(question, problem + ".")
@@ -181,20 +202,21 @@ def check_transfer(fn: Any, *, transfers: list[tuple[str, str, int]], balances: 
     n = 0
     for trace in _every_state(bank_program(fn, transfers, balances), question, seconds):
         n += 1
-        problem = _status_problem(trace)
-        if problem is None and trace.memory != want:
+        final = trace.status != PRUNED
+        problem = _status_problem(trace, detail=show_schedule) if final else None
+        if problem is None and final and trace.memory != want:
             problem = "the balances were wrong after every transfer had finished (was a write made without its lock?)"
-        if problem is None and _held_at_end(trace):
-            problem = f"{_held_at_end(trace)} was still held when every thread had finished"
+        if problem is None and final and _held_at_end(trace):
+            problem = f"{_held_at_end(trace) if show_schedule else 'a lock'} was still held when every thread had finished"
         if problem is None and strict_locking:
             for e in trace.events:
                 if isinstance(e.instruction, Write) and e.thread not in e.holders.get(f"lock_{e.instruction.var}", ()):
-                    problem = (f"{e.thread} wrote account {e.instruction.var} without holding lock_{e.instruction.var}; "
+                    problem = ("a thread wrote an account's balance without holding that account's lock; "
                                "each account must be changed only under its own lock")
                     break
         if problem:
             if show_schedule:
-                problem += f". The schedule that shows it: {list(trace.schedule)}\n{trace.text()}"
+                problem += f". The schedule that shows it: {list(trace.schedule)}\n{trace.replay().text()}"
             else:
                 problem += " (in one of the interleavings the hidden test explores)"
             _fail(question, problem + ".")
@@ -246,7 +268,9 @@ def check_pool(borrow: Any, give_back: Any, *, workers: int, connections: int, q
     for trace in _every_state(pool_program(borrow, give_back, workers=workers, connections=connections),
                               question, seconds):
         n += 1
-        problem = _status_problem(trace)
+        if trace.status == PRUNED:
+            continue
+        problem = _status_problem(trace, detail=show_schedule)
         mem = trace.memory
         if problem is None and mem["bad_connection"]:
             problem = "borrow() returned something that is not one of the pool's connections"
@@ -255,12 +279,13 @@ def check_pool(borrow: Any, give_back: Any, *, workers: int, connections: int, q
         if problem is None and mem["too_many"]:
             problem = "more workers held a connection at once than the pool has connections"
         if problem is None and (not isinstance(mem["free"], tuple) or Counter(mem["free"]) != Counter(names)):
-            problem = f"after every worker had given its connection back, `free` was {mem['free']!r}"
+            problem = ("after every worker had given its connection back, `free` did not hold every connection "
+                       "exactly once" + (f": {mem['free']!r}" if show_schedule else ""))
         if problem is None and _held_at_end(trace):
-            problem = f"{_held_at_end(trace)} was still held when every worker had finished"
+            problem = f"{_held_at_end(trace) if show_schedule else 'a lock'} was still held when every worker had finished"
         if problem:
             if show_schedule:
-                problem += f". The schedule that shows it: {list(trace.schedule)}\n{trace.text()}"
+                problem += f". The schedule that shows it: {list(trace.schedule)}\n{trace.replay().text()}"
             else:
                 problem += " (in one of the interleavings the hidden test explores)"
             _fail(question, problem + ".")
