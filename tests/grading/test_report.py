@@ -82,3 +82,12 @@ def test_cells_waiting_for_a_human_are_not_zeros(tmp_path):
     assert (q.n, q.mean_fraction, q.by_status) == (1, 1.0, {"passed": 1, "manual": 1})
     assert rep.objectives[0].fraction == 1.0 and rep.objectives[0].students == {"ann"}
     assert "manual 1" in format_table(rep)
+
+
+def test_every_submission_failed(tmp_path, capsys):
+    """When nothing could be graded, does report still print the counts and reasons and write its plots?"""
+    R.save_result(tmp_path, R.SubmissionResult("ann", A, "failed: kernel died", 0.0, 0.0))
+    assert main(["report", A, "--course-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 failed" in out and "1 × kernel died" in out and "mean score of graded submissions: — / —" in out
+    assert len(list((tmp_path / "reports" / A).glob("*.png"))) == 4
