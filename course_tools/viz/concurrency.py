@@ -75,8 +75,8 @@ def plot_speedup(results: Mapping[str, Mapping[str, list[tuple[int, float]]]], *
     colours = {"threads": PALETTE[0], "processes": PALETTE[1], "asyncio": PALETTE[2]}
     markers = {"threads": "o", "processes": "s", "asyncio": "*"}
     for ax, (name, per_method) in zip(axes, results.items()):
-        top = max(w for pts in per_method.values() for w, _ in pts)
-        ax.plot([1, top], [1, top], ":", color="grey", linewidth=1, label="ideal")
+        ws = sorted({w for pts in per_method.values() for w, _ in pts} | {1})
+        ax.plot(ws, ws, ":", color="grey", linewidth=1, label="ideal (= workers)")
         for how, pts in per_method.items():
             xs, ys = zip(*pts)
             style = "" if how == "asyncio" else "-"
@@ -90,8 +90,8 @@ def plot_speedup(results: Mapping[str, Mapping[str, list[tuple[int, float]]]], *
         ax.get_xaxis().set_major_formatter("{x:g}")
         ax.set_xlabel("workers (tasks in flight)")
         ax.set_title(name, loc="left")
+        ax.legend(loc="upper left")
     axes[0].set_ylabel("speed-up vs sequential")
-    axes[0].legend(loc="upper left")
     return fig
 
 
@@ -125,7 +125,13 @@ def draw_wait_for(trace: Trace, ax=None, *, title: str | None = None):
     graph = wait_for_graph(trace)
     cycle = find_cycle(graph) or []
     cycle_edges = set(zip(cycle, cycle[1:]))
-    nodes = threads + locks
+    # walk the cycle (thread, the lock it waits for, next thread, ...) so it is drawn as a ring
+    nodes: list[str] = []
+    for t in cycle[:-1]:
+        nodes.append(t)
+        if t in trace.waiting:
+            nodes.append(trace.waiting[t])
+    nodes += [n for n in threads + locks if n not in nodes]
     pos = {}
     for i, n in enumerate(nodes):
         angle = math.pi / 2 - 2 * math.pi * i / len(nodes)
@@ -155,7 +161,8 @@ def draw_wait_for(trace: Trace, ax=None, *, title: str | None = None):
     ax.set_aspect("equal")
     ax.axis("off")
     verdict = ("cycle: " + " → ".join(cycle)) if cycle else "no cycle"
-    ax.set_title(title or f"holds (solid) / waits for (dashed) — {verdict}", loc="left", fontsize=9)
+    ax.set_title(f"{title}\n{verdict}" if title else f"holds (solid) / waits for (dashed) — {verdict}",
+                 loc="left", fontsize=9)
     return ax.figure
 
 

@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from course_tools.net.concurrency import (
-    SlowEchoServer, afetch, cpu_work, fetch, gil_status, speedups, time_cpu, time_io, time_sockets,
+    SlowEchoServer, afetch, cpu_work, fetch, gil_status, run_async, speedups, time_cpu, time_io, time_sockets,
 )
 
 
@@ -48,3 +48,30 @@ def test_cpu_work_and_gil_status():
     assert {"free_threaded_build", "gil_enabled", "python"} <= set(status)
     if not status["free_threaded_build"]:
         assert status["gil_enabled"] is True
+
+
+def test_run_async_inside_a_running_loop():
+    """From inside a running event loop (as in Jupyter) run_async uses a helper thread, joined after."""
+    async def answer():
+        await asyncio.sleep(0)
+        return 42
+
+    async def outer():
+        return run_async(answer)
+
+    assert run_async(answer) == 42          # no loop running: plain asyncio.run
+    assert asyncio.run(outer()) == 42       # a loop running: helper thread
+
+
+def test_run_async_reraises():
+    """An exception inside the coroutine reaches the caller, from either path."""
+    async def boom():
+        raise KeyError("x")
+
+    async def outer():
+        return run_async(boom)
+
+    with pytest.raises(KeyError):
+        run_async(boom)
+    with pytest.raises(KeyError):
+        asyncio.run(outer())
