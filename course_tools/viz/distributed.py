@@ -8,6 +8,7 @@
 - :func:`plot_ring_load`  keys per node for several routers; :func:`plot_moved` keys moved on join
 - :func:`plot_chain`      latency percentiles and success of call chains
 - :func:`partition_explorer` a widget: choose when the partition opens and heals, and the mode
+- :func:`usl_explorer`, :func:`ring_explorer` widgets for the scaling section
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from course_tools.viz.style import PALETTE, new_figure
 
 __all__ = ["plot_timeline", "plot_staleness", "plot_convergence", "plot_usl", "plot_ring_load", "plot_moved",
-           "plot_chain", "show_partition_run", "partition_explorer"]
+           "plot_chain", "show_partition_run", "partition_explorer", "usl_explorer", "ring_explorer"]
 
 OK_READ, OK_WRITE, FAILED, CULPRIT, SHADE, STALE = PALETTE[0], PALETTE[2], "#9a9a9a", PALETTE[3], PALETTE[1], PALETTE[4]
 
@@ -222,4 +223,54 @@ def partition_explorer(rng_for: Callable[[], random.Random], *, until: float = 4
         mode=w.ToggleButtons(options=[("CP (majority quorum)", "cp"), ("AP (local, LWW)", "ap")], value="cp"),
         window=w.FloatRangeSlider(value=(1.0, 2.5), min=0.0, max=until, step=0.25,
                                   description="partition", continuous_update=False),
+    )
+
+
+def usl_explorer(rng_for: Callable[[], random.Random], workers: Sequence[int] = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64)):
+    """A widget: serial and coherency cost of the simulated service -> measured throughput and USL fit."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from course_tools.sim import scaling
+
+    def run(serial_ms=0.5, coherency_us=20):
+        x = scaling.measure(workers, rng=rng_for(), duration=8.0, serial=serial_ms / 1000,
+                            coherency=coherency_us / 1e6)
+        fit = scaling.fit_usl(workers, x)
+        plot_usl(workers, x, fit, title=f"serial {serial_ms:g} ms, coherency {coherency_us:g} µs per other worker")
+        plt.show()
+        print(f"measured peak {x.max():.0f} req/s at N={workers[int(x.argmax())]}; "
+              f"USL: alpha={fit.alpha:.4f}, beta={fit.beta:.6f}, N*={fit.peak:.1f}")
+
+    return w.interactive(
+        run,
+        serial_ms=w.FloatSlider(value=0.5, min=0.0, max=2.0, step=0.1, description="serial (ms)", continuous_update=False),
+        coherency_us=w.FloatSlider(value=20, min=0, max=100, step=5, description="coherency (µs)",
+                                   continuous_update=False),
+    )
+
+
+def ring_explorer(keys: Sequence[str]):
+    """A widget: nodes and virtual nodes per node -> load per node and keys moved when one node joins."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from course_tools.sim.hashing import HashRing, load, moved_keys
+
+    def run(nodes=5, vnodes=100):
+        names = [f"cache{i}" for i in range(1, nodes + 1)]
+        ring = HashRing(names, vnodes=vnodes)
+        grown = ring.copy()
+        grown.add(f"cache{nodes + 1}")
+        moved = moved_keys(ring, grown, keys) / len(keys)
+        counts = load(ring, keys)
+        plot_ring_load({f"ring, {vnodes} vnodes": counts})
+        plt.show()
+        print(f"busiest node: {max(counts.values()) / (len(keys) / nodes):.2f}x its share; "
+              f"one more node moves {moved:.1%} of keys (ideal 1/{nodes + 1} = {1 / (nodes + 1):.1%})")
+
+    return w.interactive(
+        run,
+        nodes=w.IntSlider(value=5, min=2, max=12, description="nodes", continuous_update=False),
+        vnodes=w.IntSlider(value=100, min=1, max=300, description="vnodes", continuous_update=False),
     )

@@ -57,3 +57,15 @@ def test_partition_run_prints_and_widget_reacts(capsys, monkeypatch):
     widget.children[0].value = "ap"
     widget.children[1].value = (0.5, 3.0)
     assert widget.kwargs == {"mode": "ap", "window": (0.5, 3.0)}
+
+
+def test_scaling_widgets_rerun_with_new_values(monkeypatch):
+    """The USL and ring widgets render headless and follow their sliders."""
+    pytest.importorskip("ipywidgets")
+    monkeypatch.setattr(plt, "show", lambda *a, **k: None)
+    usl = viz.usl_explorer(lambda: random.Random(0), workers=(1, 2, 4, 8))
+    usl.children[1].value = 50
+    assert usl.kwargs["coherency_us"] == 50
+    ring = viz.ring_explorer([f"k{i}" for i in range(500)])
+    ring.children[1].value = 7
+    assert ring.kwargs == {"nodes": 5, "vnodes": 7}
