@@ -333,6 +333,7 @@ class Relay(BackgroundServer):
     acted), keeps a copy, and closes the client's connection without passing it on. This
     is the classic lost response — from the client's side indistinguishable from a request
     that never arrived. ``drop`` may instead be a function ``(flow_number) -> bool``.
+    Dropping needs to see where the response ends, so it works for plain HTTP only.
 
     ``tamper`` (a function ``bytes -> bytes``) rewrites each chunk the client sends before
     it is passed on — an active attacker on the path. ``client_to_server`` keeps what the
