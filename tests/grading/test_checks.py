@@ -63,3 +63,25 @@ def test_exact_type_and_own_implementation():
     check_is_subclass_free(Mine)
     with pytest.raises(AnswerError, match="own implementation"):
         check_is_subclass_free(Borrowed)
+
+
+def test_time_limit_turns_a_hang_into_a_failed_question():
+    """An endless loop costs its question only: an AnswerError, not a hung grader."""
+    from course_tools.grading.checks import time_limit
+
+    with pytest.raises(AnswerError, match="Question 4: your code was still running after 0.2 s"):
+        with time_limit(0.2, question=4):
+            while True:
+                try:
+                    pass
+                except Exception:  # learner code swallowing exceptions cannot swallow the alarm
+                    pass
+    with time_limit(1, question=4):
+        pass  # a quick block is untouched
+
+
+def test_fail_formats_question_and_hint():
+    from course_tools.grading.checks import fail
+
+    with pytest.raises(AnswerError, match=r"^Question 2: wrong\. Hint: look again$"):
+        fail(2, "wrong.", "look again")

@@ -7,27 +7,11 @@ import random
 import pytest
 
 from course_tools.clock import VirtualClock
+from course_tools.grading.reference.caching import CountingKey
 from course_tools.sim import traces
 from course_tools.sim.caches import (
     FIFOCache, LFUCache, LRUCache, RandomCache, SampledLRUCache, TTLCache, hit_rate, replay,
 )
-
-
-class CountingKey:
-    """A key that counts how often it is hashed or compared: O(n) scans show up as many calls."""
-
-    calls = 0
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __hash__(self) -> int:
-        CountingKey.calls += 1
-        return hash(self.n)
-
-    def __eq__(self, other: object) -> bool:
-        CountingKey.calls += 1
-        return isinstance(other, CountingKey) and other.n == self.n
 
 
 class CacheInvariants:
