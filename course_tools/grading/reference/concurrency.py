@@ -258,7 +258,7 @@ def pool_program(borrow: Callable[[], Iterator[Instruction]], give_back: Callabl
 
 
 def check_pool(borrow: Any, give_back: Any, *, workers: int, connections: int, question: object = "?",
-               show_schedule: bool = False, seconds: float = 30.0) -> int:
+               show_schedule: bool = False, seconds: float = 20.0) -> int:
     """Every interleaving: all workers finish, no connection is used by two workers at
     once, never more than ``connections`` in use, and every connection is back in ``free``."""
     _require_generator_function(borrow, "borrow", question)
