@@ -167,12 +167,20 @@ def _warm(pool: ProcessPoolExecutor, workers: int) -> None:
     list(pool.map(_sleep, [0.0] * workers))
 
 
-def time_io(tasks: int = 8, wait: float = 0.05, workers: tuple[int, ...] = (1, 2, 4, 8)) -> list[Timing]:
-    """``tasks`` waits of ``wait`` seconds, with thread pools of each size and one asyncio loop."""
+def time_io(tasks: int = 8, wait: float = 0.05, workers: tuple[int, ...] = (1, 2, 4, 8),
+            process_workers: tuple[int, ...] = ()) -> list[Timing]:
+    """``tasks`` waits of ``wait`` seconds, with thread pools of each size, process pools of
+    each size in ``process_workers`` (started before the clock starts) and one asyncio loop."""
     out = [Timing("sequential", 1, tasks, _timed(lambda: [_sleep(wait) for _ in range(tasks)]))]
     for w in workers:
         with ThreadPoolExecutor(max_workers=w) as pool:
             out.append(Timing("threads", w, tasks, _timed(lambda: list(pool.map(_sleep, [wait] * tasks)))))
+    if process_workers:
+        with _own_resource_tracker():
+            for w in process_workers:
+                with _process_pool(w) as pool:
+                    _warm(pool, w)
+                    out.append(Timing("processes", w, tasks, _timed(lambda: list(pool.map(_sleep, [wait] * tasks)))))
 
     async def main() -> None:
         await asyncio.gather(*(asyncio.sleep(wait) for _ in range(tasks)))

@@ -83,14 +83,13 @@ def plot_speedup(results: Mapping[str, Mapping[str, list[tuple[int, float]]]], *
             ax.plot(xs, ys, style + markers.get(how, "o"), color=colours.get(how), label=how,
                     markersize=10 if how == "asyncio" else 6)
         if cores:
-            ax.axvline(cores, color=PALETTE[3], linewidth=1, alpha=0.6)
-            ax.text(cores, ax.get_ylim()[1] * 0.95, f" {cores} cores", color=PALETTE[3], fontsize=8, va="top")
+            ax.axvline(cores, color=PALETTE[3], linewidth=1, alpha=0.6, label=f"{cores} cores on this machine")
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted({w for pts in per_method.values() for w, _ in pts}))
         ax.get_xaxis().set_major_formatter("{x:g}")
         ax.set_xlabel("workers (tasks in flight)")
         ax.set_title(name, loc="left")
-        ax.legend(loc="upper left")
+        ax.legend(loc="upper left", fontsize=8)
     axes[0].set_ylabel("speed-up vs sequential")
     return fig
 

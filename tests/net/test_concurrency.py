@@ -39,6 +39,8 @@ def test_time_cpu_shuts_down_its_pools():
     """Threads and processes both run the CPU work; the process pool is shut down after."""
     t = time_cpu(tasks=2, size=1000, workers=(1,))
     assert [(x.how, x.workers) for x in t] == [("sequential", 1), ("threads", 1), ("processes", 1)]
+    io = time_io(tasks=2, wait=0.001, workers=(1,), process_workers=(1,))
+    assert [x.how for x in io] == ["sequential", "threads", "processes", "asyncio"]
 
 
 def test_cpu_work_and_gil_status():
