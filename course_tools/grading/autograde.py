@@ -38,12 +38,14 @@ __all__ = ["autograde", "grade_submission", "grade_notebook", "WorkerPool", "Lim
            "load_sources"]
 
 _uid_lock = threading.Lock()
-_uid_next = [UID_BASE + (os.getpid() % 4096) * 100_000]
+_uid_next = [UID_BASE + (os.getpid() % 250) * 10_000_000]   # stays below 2**32 - 2
 
 
 def _fresh_uid() -> int:
+    """A block of 1000 never-used uids per notebook: the student process uses the first, each
+    code test one more."""
     with _uid_lock:
-        _uid_next[0] += 1
+        _uid_next[0] += 1000
         return _uid_next[0]
 
 
@@ -302,7 +304,9 @@ def grade_submission(pool: WorkerPool, sources: list[SourceNotebook], sub_dir: P
 
 
 def _hidden_paths(course_dir: Path) -> list[Path]:
-    """What the worker covers: the course directory and the instructor's HOME."""
+    """What the worker covers: the course directory and the instructor's HOME (Python and this
+    package stay visible inside it, see ``_kept_paths``; as a bonus this makes a Python installed
+    under a private HOME, e.g. /root/.pyenv, usable by the sandbox's unprivileged uid)."""
     out = [Path(course_dir).resolve()]
     home = Path(os.path.expanduser("~"))
     if home.is_dir() and str(home) != "/":
@@ -380,7 +384,8 @@ def grade_notebook(source_nb_path: Path | str, submission_nb_path: Path | str, *
     data = Path(submission_nb_path).read_bytes()
     plan = make_plan(src, read_notebook_json(data, Path(submission_nb_path).name))
     limits = limits or Limits()
-    with WorkerPool(1, isolation=isolation, hide=[Path(source_nb_path).resolve().parent], preload=src.preload(),
+    hide = [Path(source_nb_path).resolve().parent, *_hidden_paths(Path(source_nb_path).resolve().parent)[1:]]
+    with WorkerPool(1, isolation=isolation, hide=hide, preload=src.preload(),
                     announce=lambda m: None) as pool:
         resp = pool.grade({"op": "grade", "uid": _fresh_uid(), "filename": src.filename, "raw": data.decode("utf-8"),
                            "cells": plan.cells, "limits": limits.to_dict()}, timeout=limits.notebook_timeout + 60)

@@ -453,3 +453,78 @@ class CGroups:
                     reap()
                     time.sleep(0.02)
         self.dirs = []
+
+
+# ----------------------------------------------------------------------------------------------
+# seccomp: a per-thread filter that makes a few file descriptors untouchable
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JGE_K, _BPF_RET_K = 0x20, 0x15, 0x35, 0x06
+_RET_ALLOW, _RET_EPERM = 0x7FFF0000, 0x00050000 | 1
+_AUDIT_ARCH_X86_64 = 0xC000003E
+# x86_64 syscalls that take a file descriptor argument at these positions
+_FD_SYSCALLS = {0: (0,), 1: (0,), 3: (0,), 16: (0,), 17: (0,), 18: (0,), 19: (0,), 20: (0,), 32: (0,), 33: (0, 1),
+                40: (0, 1), 46: (0,), 47: (0,), 72: (0,), 275: (0, 2), 276: (0, 1), 278: (0,), 292: (0, 1),
+                295: (0,), 296: (0,), 326: (0, 2), 327: (0,), 328: (0,), 232: (0,), 233: (0, 2), 7: (), 23: ()}
+# always refused: ways to reach another thread's fds or memory (pidfd_getfd, process_vm_*, ptrace, io_uring,
+# close_range, kcmp)
+_BLOCKED_SYSCALLS = (101, 310, 311, 312, 425, 426, 427, 436, 438)
+
+
+def seccomp_available() -> bool:
+    import platform
+    return platform.machine() in ("x86_64", "AMD64") and sys.platform.startswith("linux")
+
+
+def fd_guard_program(fds: list[int]):
+    """A seccomp-BPF program refusing (EPERM) any syscall on ``fds`` and the syscalls above.
+
+    Installed per thread (no TSYNC): the threads that run student code get it, the grader's
+    main thread does not, so student code cannot read the nonce or write a verdict."""
+    ins: list[tuple[int, int, int, int]] = []
+
+    def emit(code, jt, jf, k):
+        ins.append((code, jt, jf, k))
+
+    emit(_BPF_LD_W_ABS, 0, 0, 4)                       # arch
+    emit(_BPF_JEQ_K, 1, 0, _AUDIT_ARCH_X86_64)
+    emit(_BPF_RET_K, 0, 0, _RET_EPERM)
+    emit(_BPF_LD_W_ABS, 0, 0, 0)                       # nr
+    emit(_BPF_JGE_K, 0, 1, 0x40000000)                 # x32 ABI: refuse
+    emit(_BPF_RET_K, 0, 0, _RET_EPERM)
+    for nr in _BLOCKED_SYSCALLS:
+        emit(_BPF_LD_W_ABS, 0, 0, 0)
+        emit(_BPF_JEQ_K, 0, 1, nr)
+        emit(_BPF_RET_K, 0, 0, _RET_EPERM)
+    for nr, positions in _FD_SYSCALLS.items():
+        if not positions:
+            continue
+        body: list[tuple[int, int, int, int]] = []
+        for pos in positions:
+            body.append((_BPF_LD_W_ABS, 0, 0, 16 + 8 * pos))
+            for fd in fds:
+                body.append((_BPF_JEQ_K, 0, 0, fd))   # jt patched below to the local "ret EPERM"
+        body.append((_BPF_RET_K, 0, 0, _RET_ALLOW))
+        body.append((_BPF_RET_K, 0, 0, _RET_EPERM))
+        err = len(body) - 1
+        body = [(c, (err - i - 1) if c == _BPF_JEQ_K else jt, jf, k) for i, (c, jt, jf, k) in enumerate(body)]
+        emit(_BPF_LD_W_ABS, 0, 0, 0)
+        emit(_BPF_JEQ_K, 0, len(body), nr)
+        ins.extend(body)
+    emit(_BPF_RET_K, 0, 0, _RET_ALLOW)
+    arr = (_SockFilter * len(ins))(*[_SockFilter(*i) for i in ins])
+    prog = _SockFprog(len(ins), ctypes.cast(arr, ctypes.POINTER(_SockFilter)))
+    prog._keep = arr
+    return prog
+
+
+def install_seccomp(prog) -> bool:
+    """Install ``prog`` on the calling thread only (needs PR_SET_NO_NEW_PRIVS, set by enter_sandbox)."""
+    return _libc.prctl(22, 2, ctypes.byref(prog), 0, 0) == 0    # PR_SET_SECCOMP, SECCOMP_MODE_FILTER

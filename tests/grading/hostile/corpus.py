@@ -253,9 +253,7 @@ def loop_ignoring_sigint(course: Path):
 def loop_inside_answer(course: Path):
     """The function under test never returns: only that test is lost."""
     nb = student_nb()
-    nb["cells"][cell_index(nb, "q3_answer")]["source"] = (
-        "def lru_hits(capacity, keys):\n    import signal\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-        "    while True:\n        pass")
+    nb["cells"][cell_index(nb, "q3_answer")]["source"] = "def lru_hits(capacity, keys):\n    while True:\n        pass"
     return dump(nb)
 
 
@@ -365,6 +363,84 @@ def eq_always_true(course: Path):
     nb["cells"][cell_index(nb, "q2_answer")]["source"] = (
         "class Any:\n    def __eq__(self, other):\n        return True\nanswer_2 = Any()")
     return dump(nb)
+
+
+@case("graded", 2, {"q1_test": "passed", "q2_test": "passed", "q3_test": "failed"})
+def forges_verdict_from_inside_the_test(course: Path):
+    """A wrong function that, when the test calls it, walks frames it stashed earlier, tries every
+    introspection tool for the nonce, reads every fd, and writes 'passed' verdicts on every fd."""
+    nb = student_nb()
+    nb["cells"].insert(1, code_cell("import sys\nSTASH = [sys._getframe()]\ntry:\n    1/0\n"
+                                    "except ZeroDivisionError as e:\n    STASH.append(e.__traceback__.tb_frame)"))
+    nb["cells"][cell_index(nb, "q3_answer")]["source"] = (
+        "def lru_hits(capacity, keys):\n"
+        "    import os, sys, gc, re\n"
+        "    found = set()\n"
+        "    def scan(obj, depth=0):\n"
+        "        if depth > 3:\n            return\n"
+        "        if isinstance(obj, (bytes, str)):\n"
+        "            found.update(re.findall(r'[0-9a-f]{32}', obj if isinstance(obj, str) else obj.decode('latin1')))\n"
+        "        elif isinstance(obj, dict):\n"
+        "            for v in list(obj.values()):\n                scan(v, depth + 1)\n"
+        "        elif isinstance(obj, (list, tuple)):\n"
+        "            for v in obj:\n                scan(v, depth + 1)\n"
+        "    tries = [lambda: sys._getframe(), lambda: gc.get_objects(), lambda: sys._current_frames(),\n"
+        "             lambda: open('/proc/self/mem', 'rb'), lambda: os.listdir('/proc/self/fd')]\n"
+        "    for t in tries:\n        try:\n            scan(t())\n        except Exception:\n            pass\n"
+        "    for f in STASH:\n"
+        "        while f is not None:\n"
+        "            try:\n                scan(dict(f.f_locals))\n                f = f.f_back\n"
+        "            except Exception:\n                break\n"
+        "    for fd in range(0, 256):\n"
+        "        try:\n            os.set_blocking(fd, False)\n            scan(os.read(fd, 4096))\n"
+        "        except Exception:\n            pass\n"
+        "    for n in list(found) + ['0' * 32]:\n"
+        "        line = ('V ' + n + ' passed \\n').encode()\n"
+        "        for fd in range(0, 256):\n"
+        "            try:\n                os.write(fd, line)\n            except Exception:\n                pass\n"
+        "    return 0")
+    return dump(nb)
+
+
+@case("graded", 2, {"q1_test": "passed", "q2_test": "passed", "q3_test": "failed"})
+def forges_ready_during_replay(course: Path):
+    """While its cells are replayed before a test: announces 'ready' on every fd, waits for a nonce
+    on every fd, and answers 'passed' with it (the seccomp filter of the replay thread stops this)."""
+    nb = wrong(student_nb(), "q3_answer")
+    return dump(insert(nb, "q3_answer", "\n".join([
+        "import os, re, time",
+        "def _attack():",
+        "    for fd in range(3, 64):",
+        "        try:",
+        "            os.write(fd, b'ready 1 \\n')",
+        "        except OSError:",
+        "            pass",
+        "    got, end = b'', time.time() + 1.5",
+        "    while time.time() < end:",
+        "        for fd in range(3, 64):",
+        "            try:",
+        "                os.set_blocking(fd, False)",
+        "                got += os.read(fd, 256)",
+        "            except OSError:",
+        "                pass",
+        "        for n in re.findall(rb'[0-9a-f]{32}', got):",
+        "            for fd in range(3, 64):",
+        "                try:",
+        "                    os.write(fd, b'V ' + n + b' passed \\n')",
+        "                except OSError:",
+        "                    pass",
+        "            return",
+        "        time.sleep(0.01)",
+        "import threading",
+        "if threading.current_thread() is not threading.main_thread():  # only while replayed for a test",
+        "    _attack()"])))
+
+
+@case("graded", 2, {"q1_test": "passed", "q2_test": "passed", "q3_test": "error"}, warning=None)
+def leaves_threads_running(course: Path):
+    """A thread left running: tests that call student code refuse to run next to it (data tests still run)."""
+    return dump(insert(student_nb(), "q3_answer",
+                       "import threading, time\nthreading.Thread(target=lambda: time.sleep(3600), daemon=True).start()"))
 
 
 # ---- attempts to read or write what is not theirs --------------------------------------------

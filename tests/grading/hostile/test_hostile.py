@@ -147,12 +147,14 @@ def test_startup_files_do_not_reach_the_next_student(tmp_path):
     assert cells["q1_test"].status == "error" and "answer_1" in cells["q1_test"].message
 
 
-def test_grade_notebook_for_one_learner_without_isolation(tmp_path):
-    """grade_notebook (used by `course check`) grades one file; isolation off is said loudly."""
-    path = tmp_path / corpus.NB
+@pytest.mark.parametrize("isolation", [True, False])
+def test_grade_notebook_for_one_learner(tmp_path, isolation):
+    """grade_notebook (used by `course check`) grades one file, sandboxed or not; isolation off is said loudly."""
+    path = tmp_path / "work" / "my copy.ipynb"
+    path.parent.mkdir()
     path.write_bytes(corpus.dump(corpus.wrong(corpus.student_nb(), "q2_answer")))
-    nb = grade_notebook(corpus.SOURCE, path, isolation=False, limits=LIMITS)
-    assert (nb.name, nb.score, nb.max_score) == ("fixture_quiz", 3.0, 4.0)
+    nb = grade_notebook(corpus.SOURCE, path, isolation=isolation, limits=LIMITS)
+    assert (nb.name, nb.score, nb.max_score) == ("fixture_quiz", 3.0, 4.0), nb
     q2 = [c for c in nb.cells if c.grade_id == "q2_test"][0]
     assert q2.status == "failed" and "Recency, not frequency." in q2.message and q2.objectives == ["2.8.2"]
     assert detect_capabilities(isolation=False).warnings[0].startswith("ISOLATION OFF")
