@@ -13,6 +13,11 @@ Failure messages describe the behaviour that went wrong. Visible checks may show
 learner's own failing schedule (its set-up is printed in the notebook anyway); hidden
 checks never print their set-up or data.
 
+Every ``check_*`` takes ``show_schedule``: ``True`` in a *visible* test (its set-up is shown
+to the learner anyway), where a failure prints the learner's failing schedule step by step;
+``False`` (the default) in a hidden test, where a failure names the kind of problem only.
+Each returns the number of runs it explored.
+
 The reference solutions at the bottom are what the instructor's source notebook uses.
 """
 
@@ -27,7 +32,7 @@ from typing import Any, Callable, Iterator
 
 from course_tools.grading.checks import AnswerError
 from course_tools.sim.interleave import (
-    DEADLOCK, DONE, ERROR, PRUNED, STEP_LIMIT, Acquire, AtomicAdd, ExplorationLimit, Instruction, Program, Read, Release,
+    DEADLOCK, ERROR, PRUNED, STEP_LIMIT, Acquire, AtomicAdd, ExplorationLimit, Instruction, Program, Read, Release,
     Trace, Write, explore,
 )
 
