@@ -274,3 +274,44 @@ class TestCheckEveryInterleaving:
         def add(k):
             yield AtomicAdd("x", k)
         assert outcomes(Program([functools.partial(add, 2), functools.partial(add, 3)], memory={"x": 0})) == {5: 2}
+
+
+def _strategies(program):
+    """Every way the scheduler picks threads: default order, seeded random, and exhaustive."""
+    yield "first runnable", [run(program)]
+    yield "seeded", [run(program, rng=random.Random(s)) for s in range(5)]
+    yield "exhaustive", list(explore(program))
+    yield "reduced", list(explore(program, reduce=True))
+
+
+PROGRAMS = {
+    "locked counter": Program([locked_increment] * 3, memory={"counter": 0}, locks=["m"]),
+    "atomic counter": Program([lambda: (yield AtomicAdd("counter", 1))] * 3, memory={"counter": 0}),
+    "ordered locks": Program({"T1": take("A", "B"), "T2": take("A", "B")}, locks="AB"),
+}
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+class TestEveryStrategy:
+    """Invariants every scheduling strategy must keep, on programs that are correct."""
+
+    def test_replay_is_identical(self, name):
+        """Any trace, replayed by its schedule, gives the same steps and memory."""
+        for _, traces in _strategies(PROGRAMS[name]):
+            for t in traces:
+                again = t.replay()
+                assert again.events == t.events and again.memory == t.memory and again.status == t.status
+
+    def test_correct_programs_always_finish_right(self, name):
+        """No strategy finds a deadlock or a wrong count in a correct program."""
+        for _, traces in _strategies(PROGRAMS[name]):
+            assert traces and all(t.status == DONE for t in traces)
+            assert all(t.memory.get("counter", 3) == 3 for t in traces)
+            assert all(not t.holders for t in traces), "every lock released at the end"
+
+    def test_one_step_per_instruction(self, name):
+        """Each event is one instruction of the thread the schedule names, numbered from 1."""
+        for _, traces in _strategies(PROGRAMS[name]):
+            for t in traces:
+                assert [e.thread for e in t.events] == list(t.schedule)
+                assert [e.step for e in t.events] == list(range(1, len(t.events) + 1))
