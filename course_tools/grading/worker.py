@@ -76,7 +76,9 @@ from __future__ import annotations
 import _thread
 import builtins
 import gc
+import itertools
 import json
+import operator
 import os
 import secrets
 import select
@@ -96,6 +98,7 @@ _start_thread, _allocate_lock, _thread_count = _thread.start_new_thread, _thread
 _gc_disable, _gc_freeze, _sys_audit, _add_audit_hook = gc.disable, gc.freeze, sys.audit, sys.addaudithook
 _str_encode, _hex, _dict_items, _dict_values = str.encode, bytes.hex, dict.items, dict.values
 _object_setattr = object.__setattr__
+_is_not, _repeat, _map, _any = operator.is_not, itertools.repeat, map, any
 
 
 def _hex(data: bytes, _h=bytes.hex, _e=str.encode) -> bytes:
@@ -181,14 +184,15 @@ class Pristine:
             if not _isinstance(mod, types.ModuleType) or name in ("builtins", "__main__"):
                 continue
             d = mod.__dict__
-            self.modules.append((name, mod, d, _type(mod), _tuple(d.items())))
+            items = _tuple(d.items())
+            self.modules.append((name, mod, d, _type(mod), items, _tuple(d.keys()), _tuple(d.values())))
             for v in list(d.values()):
                 if _type(v) is types.FunctionType and getattr(v, "__module__", None) == name:
                     self.functions.append((v, v.__code__, v.__defaults__, v.__kwdefaults__))
                 elif _isinstance(v, type) and getattr(v, "__module__", None) == name:
                     try:
-                        self.classes.append((v, _tuple((k, x) for k, x in v.__dict__.items()
-                                                       if k not in ("__dict__", "__weakref__"))))
+                        items = _tuple(v.__dict__.items())
+                        self.classes.append((v, items, _tuple(k for k, _ in items), _tuple(x for _, x in items)))
                     except Exception:
                         pass
         self.module_names = frozenset(n for n, *_ in self.modules)
@@ -201,15 +205,9 @@ class Pristine:
         (so that no student ``__del__`` runs here). Call only with the GC disabled."""
         tampered = []
         mods = sys.modules
-        for name, mod, d, cls, items in self.modules:
-            if d.get("__name__") is not name or _len(d) != _len(items):
-                changed = True
-            else:
-                changed = False
-                for k, v in items:
-                    if d.get(k, grave) is not v:
-                        changed = True
-                        break
+        for name, mod, d, cls, items, keys, values in self.modules:
+            # identity comparisons only, iterated in C: never calls a student's __eq__ or __hash__
+            changed = _len(d) != _len(items) or _any(_map(_is_not, _map(d.get, keys, _repeat(grave)), values))
             if changed:
                 grave.append(_tuple(_dict_values(d)))
                 d.clear()
@@ -233,11 +231,13 @@ class Pristine:
                 tampered.append(f"{f.__module__}.{f.__qualname__}")   # (__code__ cannot change: the audit hook)
                 grave.append((f.__defaults__, f.__kwdefaults__))
                 f.__defaults__, f.__kwdefaults__ = defaults, kwdefaults
-        for cls, items in self.classes:
+        for cls, items, keys, values in self.classes:
             cur = cls.__dict__
+            if _len(cur) == _len(items) and not _any(_map(_is_not, _map(cur.get, keys, _repeat(grave)), values)):
+                continue
             want = dict(items)
-            extra = [k for k in cur if k not in want and k not in ("__dict__", "__weakref__")]
-            diff = [k for k, v in items if cur.get(k, grave) is not v]
+            extra = [k for k in cur if k not in want]
+            diff = [k for k, v in items if cur.get(k, grave) is not v and k not in ("__dict__", "__weakref__")]
             if not extra and not diff:
                 continue
             tampered.append(f"{cls.__module__}.{cls.__qualname__}")

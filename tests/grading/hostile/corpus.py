@@ -280,6 +280,14 @@ def huge_output(course: Path):
 
 
 @case("graded", 4, GOOD)
+def huge_file(course: Path):
+    """Writes a 200 MB file (RLIMIT_FSIZE stops it at the limit with 'File too large')."""
+    return dump(insert(student_nb(), "q2_answer",
+                       "import os\nwith open('big.bin', 'wb') as f:\n    for _ in range(200):\n"
+                       "        f.write(b'x' * (1 << 20))", "os.remove('big.bin')"))
+
+
+@case("graded", 4, GOOD)
 def stderr_warnings(course: Path):
     """Warnings and text on stderr (nbgrader gives 0 for a correct answer here)."""
     nb = student_nb()

@@ -174,3 +174,45 @@ def test_cli_autograde_one_student(tmp_path, capsys):
     assert not result_path(course, corpus.ASSIGNMENT, "malformed_json").exists()
     rc = main(["autograde", corpus.ASSIGNMENT, "--course-dir", str(course), "--jobs", "1"])
     assert rc == 1 and "failed: fixture_quiz.ipynb is not valid JSON" in capsys.readouterr().out
+
+
+def test_a_dead_worker_costs_only_its_submission(tmp_path, monkeypatch):
+    """If a worker process dies mid-submission, that submission is 'failed: ...rerun...', the pool
+    starts a new worker, and the other submissions are graded as usual."""
+    from course_tools.grading import autograde as ag
+
+    course = tmp_path / "course"
+    shutil.copytree(corpus.FILES, course)
+    corpus.write_corpus(course, ["good", "partly_right", "untouched"])
+    victim = course / "submitted" / "partly_right" / corpus.ASSIGNMENT / corpus.NB
+    victim.write_text(victim.read_text().replace("answer_2 = 'a'", "answer_2 = 'a'  # KILL-THE-WORKER"))
+    original = ag.Worker.grade
+
+    def dies_on_the_victim(self, request, timeout):
+        if "KILL-THE-WORKER" in request["raw"]:
+            self.kill()
+        return original(self, request, timeout)
+
+    monkeypatch.setattr(ag.Worker, "grade", dies_on_the_victim)
+    results = {r.student: r for r in autograde(corpus.ASSIGNMENT, course, jobs=1, limits=LIMITS, progress=False)}
+    assert results["partly_right"].status.startswith("failed: the grading worker failed")
+    assert "--student partly_right" in results["partly_right"].status
+    assert (results["good"].status, results["good"].score) == ("graded", 4)
+    assert (results["untouched"].status, results["untouched"].score) == ("graded", 0)
+
+
+def test_notebook_time_limit(tmp_path):
+    """Cells that are each within the cell limit but together exceed the notebook limit: the tests
+    not reached are 'timeout' (0 points), the ones before count, the batch goes on."""
+    course = tmp_path / "course"
+    shutil.copytree(corpus.FILES, course)
+    nb = corpus.insert(corpus.student_nb(), "q2_answer", *["import time\ntime.sleep(1.5)"] * 3)
+    d = course / "submitted" / "slow" / corpus.ASSIGNMENT
+    d.mkdir(parents=True)
+    (d / corpus.NB).write_bytes(corpus.dump(nb))
+    [r] = autograde(corpus.ASSIGNMENT, course, jobs=1, limits=Limits(cell_timeout=2, notebook_timeout=4),
+                    progress=False)
+    cells = {c.grade_id: c for c in r.cells()}
+    assert (r.status, r.score) == ("graded", 1)
+    assert cells["q1_test"].status == "passed"
+    assert cells["q3_test"].status == "timeout" and "4 s time limit" in cells["q3_test"].message
