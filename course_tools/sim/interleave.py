@@ -397,12 +397,26 @@ class _Machine:
     def waiting(self) -> dict[str, str]:
         return {n: i.lock for n, i in self.pending.items() if isinstance(i, Acquire) and not self._free(i.lock)}
 
-    def key(self) -> tuple:
-        """Everything that decides the future of this run (used to prune repeated states)."""
+    def key(self, symmetry: bool = False) -> tuple:
+        """Everything that decides the future of this run (used to prune repeated states).
+
+        With ``symmetry``, threads running the *same* function object are interchangeable:
+        they are renamed in a canonical order (by their history), so two states that differ
+        only by which of two identical workers did what count as one.
+        """
         mem = tuple(sorted((k, _freeze(v)) for k, v in self.memory.items()))
-        locks = tuple(sorted(self.lock_holder.items(), key=lambda kv: kv[0]))
-        sems = tuple(sorted((k, tuple(sorted(v))) for k, v in self.sem_holders.items()))
-        hist = tuple((n, tuple(self.history[n])) for n in self.program.threads)
+        if symmetry:
+            fns = self.program.threads
+            order = sorted(fns, key=lambda n: (id(fns[n]), tuple(map(repr, self.history[n]))))
+            rename = {n: (id(fns[n]), i) for i, n in enumerate(order)}
+            rename[None] = None
+            hist = tuple((id(fns[n]), tuple(self.history[n])) for n in order)
+        else:
+            rename = {n: n for n in self.program.threads}
+            rename[None] = None
+            hist = tuple((n, tuple(self.history[n])) for n in self.program.threads)
+        locks = tuple(sorted((k, rename[h]) for k, h in self.lock_holder.items()))
+        sems = tuple(sorted((k, tuple(sorted(map(rename.get, v), key=repr))) for k, v in self.sem_holders.items()))
         return mem, locks, sems, hist
 
 
@@ -460,7 +474,7 @@ def run(program: Program, schedule: Sequence[str] | None = None, *, rng: random.
 
 
 def explore(program: Program, *, reduce: bool = False, max_steps: int = 200, max_runs: int = 200_000,
-            include_pruned: bool = False, new_events_only: bool = False,
+            include_pruned: bool = False, new_events_only: bool = False, symmetry: bool = False,
             stats: dict | None = None) -> Iterator[Trace]:
     """Yield a trace for every interleaving of ``program`` (depth-first, in schedule order).
 
@@ -480,7 +494,10 @@ def explore(program: Program, *, reduce: bool = False, max_steps: int = 200, max
     their events. ``new_events_only=True`` records only the steps a run adds beyond its
     replayed prefix (each step of the search then appears in exactly one trace) and is
     much faster; ``trace.replay()`` rebuilds the full trace. ``stats`` (a dict) receives
-    ``runs`` and ``steps``. Raises :class:`ExplorationLimit` after ``max_runs`` runs.
+    ``runs`` and ``steps``. ``symmetry=True`` (with ``reduce``) also treats states that
+    differ only by a permutation of threads running the same function object as one (for
+    identical workers: up to n! fewer states). Raises :class:`ExplorationLimit` after
+    ``max_runs`` runs.
     """
     seen: set = set()
     stack: list[tuple[str, ...]] = [()]
@@ -518,7 +535,7 @@ def explore(program: Program, *, reduce: bool = False, max_steps: int = 200, max
                 if i + 1 >= n_prefix or not new_events_only:  # the prefix's last step is the new branch
                     events.append(Event(i + 1, name, instr, result, dict(m.memory), m.holders()))
                 if reduce and i + 1 >= n_prefix:
-                    k = m.key()
+                    k = m.key(symmetry)
                     if k in seen:
                         pruned = True
                         break

@@ -94,7 +94,7 @@ def _every_state(program: Program, question: object, seconds: float) -> Iterator
     with time_limit(seconds, question):
         try:
             yield from explore(program, reduce=True, max_steps=MAX_STEPS, max_runs=MAX_RUNS,
-                               include_pruned=True, new_events_only=True)
+                               include_pruned=True, new_events_only=True, symmetry=True)
         except ExplorationLimit:
             _fail(question, "your threads have too many interleavings to check; keep each one short "
                             "(a few steps: acquire, read, write, release).")
