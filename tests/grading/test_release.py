@@ -180,8 +180,6 @@ def test_pipeline_end_to_end(released_course, tmp_path, capsys, monkeypatch):
 
 @pytest.mark.grading
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="grade_notebook(isolation=True) reports NameError for every test of a "
-                   "correct notebook here (autograde() grades the same file 3/3); reported to the lead")
 def test_check_end_to_end(released_course, tmp_path, capsys, monkeypatch):
     """With the real autograder: does `course check` give a learner's right answers full marks,
     show the hint for a wrong one, and never show the hidden test or the solution?"""
