@@ -1,8 +1,8 @@
 """How the class did, per question and per learning objective.
 
 ``course report ASSIGNMENT`` prints two tables (questions, objectives) and the counts of
-graded / needs-manual / failed / ungraded submissions, and writes PNG plots under
-``reports/<assignment>/``. Objective ids come from the result cells (autograde copies
+graded / needs-manual / failed / ungraded submissions, and writes them as CSV, with PNG
+plots, under ``reports/<assignment>/``. Objective ids come from the result cells (autograde copies
 them from ``metadata.course.objectives``); titles from :mod:`course_tools.syllabus`.
 
 Statistics use every submission that has per-question results (graded, or needing manual
@@ -22,7 +22,8 @@ from course_tools.grading.export import class_results
 from course_tools.grading.nbgrader_io import COURSE_DIR
 from course_tools.syllabus import OBJECTIVES
 
-__all__ = ["QuestionStats", "ObjectiveStats", "Report", "build_report", "format_table", "write_plots", "run"]
+__all__ = ["QuestionStats", "ObjectiveStats", "Report", "build_report", "format_table", "write_plots", "write_tables",
+           "run"]
 
 
 @dataclass
@@ -237,15 +238,44 @@ def write_plots(rep: Report, out_dir: Path | str) -> list[Path]:
     return written
 
 
+def write_tables(rep: Report, out_dir: Path | str) -> list[Path]:
+    """``questions.csv`` and ``objectives.csv``: the two tables, for a spreadsheet."""
+    import csv
+
+    from course_tools.grading.export import safe_cell
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    r6 = lambda x: "" if x is None else f"{round(x, 6):g}"  # noqa: E731
+    tables = {
+        "questions.csv": (["notebook", "question", "max_points", "n", "mean", "mean_fraction", "full_marks",
+                           "statuses", "objectives"],
+                          [[q.notebook, q.grade_id, r6(q.max_points), q.n, r6(q.mean), r6(q.mean_fraction), q.full,
+                            "; ".join(f"{k} {v}" for k, v in sorted(q.by_status.items())), " ".join(q.objectives)]
+                           for q in rep.questions]),
+        "objectives.csv": (["objective", "title", "questions", "students", "points_fraction", "mastered"],
+                           [[o.id, o.title, " ".join(o.questions), len(o.students), r6(o.fraction), o.mastered]
+                            for o in rep.objectives]),
+    }
+    written = []
+    for name, (header, body) in tables.items():
+        with open(out_dir / name, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(header)
+            w.writerows([[v if isinstance(v, int) else safe_cell(v) for v in row] for row in body])
+        written.append(out_dir / name)
+    return written
+
+
 def run(assignment: str, course_dir: Path | str = COURSE_DIR, *, plots: bool = True, out: TextIO | None = None) -> int:
-    """The ``course report`` command: table on ``out``, plots under ``reports/<assignment>/``."""
+    """The ``course report`` command: tables on ``out``; CSVs and plots under ``reports/<assignment>/``."""
     out = out or sys.stdout
     rep = build_report(course_dir, assignment)
     print(format_table(rep), file=out)
     if rep.counts["total"] == 0:
         print(f"no submissions or results for {assignment} under {course_dir}", file=sys.stderr)
         return 1
-    if plots:
-        for p in write_plots(rep, Path(course_dir) / "reports" / assignment):
-            print(f"wrote {p}", file=out)
+    out_dir = Path(course_dir) / "reports" / assignment
+    for p in write_tables(rep, out_dir) + (write_plots(rep, out_dir) if plots else []):
+        print(f"wrote {p}", file=out)
     return 0

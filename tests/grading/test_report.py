@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 
 from course_tools.cli import main
@@ -50,7 +52,8 @@ def test_per_question_and_objective_numbers(course):
 
 
 def test_cli_prints_table_and_writes_pngs(course, capsys):
-    """Does `course report` print both tables and the failure counts, and write non-empty PNGs under reports/?"""
+    """Does `course report` print both tables and the failure counts, and write non-empty PNGs and
+    the tables as CSV under reports/?"""
     assert main(["report", A, "--course-dir", str(course)]) == 0
     out = capsys.readouterr().out
     assert "Per question" in out and "Per objective" in out
@@ -60,6 +63,11 @@ def test_cli_prints_table_and_writes_pngs(course, capsys):
     assert [p.name for p in pngs] == ["objectives.png", "questions.png", "scores.png", "status.png"]
     for p in pngs:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 2000
+    with open(course / "reports" / A / "objectives.csv", newline="") as f:
+        objs = {r["objective"]: r for r in csv.DictReader(f)}
+    assert objs["2.8.2"]["points_fraction"] == "0.625" and objs["2.8.2"]["mastered"] == "2"
+    with open(course / "reports" / A / "questions.csv", newline="") as f:
+        assert [r["question"] for r in csv.DictReader(f)] == ["q1_test", "q2_test"]
 
 
 def test_empty_assignment(tmp_path, capsys):
