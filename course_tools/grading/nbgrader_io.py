@@ -8,7 +8,6 @@ private course anywhere; nothing here reads the current working directory.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import re

@@ -20,8 +20,6 @@ Certificates are made with ``trustme`` and never leave this process; the names i
 
 from __future__ import annotations
 
-import datetime as _dt
-import socketserver
 import ssl
 import struct
 import threading

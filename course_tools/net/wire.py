@@ -24,7 +24,7 @@ import socket
 import socketserver
 import ssl
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 

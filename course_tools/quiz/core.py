@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import os
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 __all__ = ["Option", "Question", "Quiz", "widgets_available"]

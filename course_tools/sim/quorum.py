@@ -193,7 +193,7 @@ class WorkloadRun:
 
 def random_cuts(rng: random.Random, nodes: Sequence[str], *, count: int = 2, duration: float = 6.0) -> list[Cut]:
     """``count`` non-overlapping partitions, each isolating a random minority."""
-    cuts, t = [], 0.0
+    cuts = []
     slot = duration / count
     minority = (len(nodes) - 1) // 2
     for i in range(count):

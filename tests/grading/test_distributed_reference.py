@@ -1,6 +1,5 @@
 """Do the hidden checks of the 07_distributed assessment pass the reference and catch known mistakes?"""
 
-import random
 from functools import partial
 
 import pytest

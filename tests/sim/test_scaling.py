@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from course_tools.sim.callchain import Service, simulate_chain, simulate_discovery
-from course_tools.sim.scaling import amdahl, fit_amdahl, fit_usl, measure, simulate_service, usl, usl_peak
+from course_tools.sim.scaling import amdahl, fit_amdahl, fit_usl, measure, usl, usl_peak
 
 NS = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64]
 

@@ -23,14 +23,11 @@ The reference solutions at the bottom are what the instructor's source notebook 
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import signal
-import threading
 from collections import Counter
 from typing import Any, Callable, Iterator
 
-from course_tools.grading.checks import AnswerError
+from course_tools.grading.checks import fail as _fail, time_limit as _time_limit
 from course_tools.sim.interleave import (
     DEADLOCK, ERROR, PRUNED, STEP_LIMIT, Acquire, AtomicAdd, ExplorationLimit, Instruction, Program, Read, Release,
     Trace, Write, explore,
@@ -46,38 +43,11 @@ MAX_STEPS = 120
 MAX_RUNS = 40_000
 
 
-def _fail(question: object, message: str) -> None:
-    raise AnswerError(f"Question {question}: {message}")
 
 
-class _TimeUp(BaseException):
-    pass
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float, question: object = "?") -> Iterator[None]:
-    """Stop the block after ``seconds`` of wall time with an :class:`AnswerError`.
-
-    Uses ``SIGALRM``, so it works in the main thread on Unix (where notebooks and the
-    autograder run); elsewhere it runs the block without a limit.
-    """
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_alarm(signum, frame):
-        raise _TimeUp  # a BaseException: the scheduler's `except Exception` does not swallow it
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    except _TimeUp:
-        _fail(question, f"your code was still running after {seconds:g} s. Does a loop never reach a `yield`, "
-                        "or never end?")
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+def time_limit(seconds: float, question: object = "?"):
+    """The shared time limit, with advice for step-programs."""
+    return _time_limit(seconds, question, advice='Does a loop never reach a `yield`, or never end?')
 
 
 def _require_generator_function(fn: object, name: str, question: object) -> None:

@@ -9,13 +9,10 @@ behaviour that went wrong, never the hidden seeds, keys or histories.
 
 from __future__ import annotations
 
-import contextlib
 import random
-import signal
-import threading
-from typing import Callable, Iterator
+from typing import Callable
 
-from course_tools.grading.checks import AnswerError
+from course_tools.grading.checks import fail as _fail, time_limit as _time_limit
 from course_tools.sim.linearizability import check
 from course_tools.sim.quorum import INITIAL_VERSION, Cut, QuorumLab, QuorumUnavailable, RemoteReplica, run_workload
 
@@ -23,33 +20,9 @@ __all__ = ["time_limit", "check_quorum_sizes", "check_quorum_basics", "check_quo
            "check_quorum_workloads", "check_ring_basics", "check_ring_join", "check_ring_balance"]
 
 
-def _fail(question: object, message: str) -> None:
-    raise AnswerError(f"Question {question}: {message}")
 
 
-class _TimeUp(BaseException):
-    pass
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float, question: object = "?") -> Iterator[None]:
-    """Stop the block after ``seconds`` of wall time (SIGALRM; main thread on Unix only)."""
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_alarm(signum, frame):
-        raise _TimeUp
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    except _TimeUp:
-        _fail(question, f"your code was still running after {seconds:g} s: does a loop never end?")
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+time_limit = _time_limit
 
 
 # -- the quorum task --------------------------------------------------------------------

@@ -229,7 +229,7 @@ def compare_conditional_handler(make_handler, *, seed: int = 2026, n: int = 6, q
         docs_a = {p: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))) for p in names}
         docs_b = dict(docs_a)
         mine, ref = make_handler(docs_a), make_conditional_handler(docs_b)
-        reqs, plan = [], []
+        plan = []
         for _ in range(10):
             path = rng.choice(names + ["/docs/zzz"])
             kind = rng.choice(["plain", "current", "current-weak", "list", "star", "stale", "change"])
