@@ -116,14 +116,11 @@ def _right_answers(released: Path, dest: Path) -> Path:
                      "    return n"})
 
 
-def _copy_of(released_course, tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
+def _copy_of(released_course, tmp_path: Path) -> tuple[Path, Path]:
     """A private copy of the released course (the module's fixture stays pristine)."""
     assert released_course[1].exists()
-    import tqdm
-
     if not _has_autograde():
         pytest.skip("`course autograde` is not in course_tools.cli yet")
-    monkeypatch.setattr(tqdm.tqdm, "monitor_interval", 0)   # tqdm's monitor thread outlives the progress bar
     course = tmp_path / "course"
     shutil.copytree(released_course[0], course)
     return course, course / "release" / A / f"{A}.ipynb"
@@ -138,11 +135,11 @@ SECRETS = (HIDDEN_LINE, HIDDEN_CODE, SOLUTION_LINE)
 
 @pytest.mark.grading
 @pytest.mark.slow
-def test_pipeline_end_to_end(released_course, tmp_path, capsys, monkeypatch):
+def test_pipeline_end_to_end(released_course, tmp_path, capsys):
     """Three tiny submissions in an LMS zip (right, untouched, broken JSON): after collect and
     autograde, do export, report and feedback agree — full marks, an earned 0, a failure with
     no score — and does no hidden test or solution line reach any of them?"""
-    course, released = _copy_of(released_course, tmp_path, monkeypatch)
+    course, released = _copy_of(released_course, tmp_path)
     right = _right_answers(released, tmp_path / "work" / "right.ipynb")
     with zipfile.ZipFile(tmp_path / "lms.zip", "w") as zf:
         zf.write(right, "export/alice_101_201_08_caching.ipynb")
@@ -180,10 +177,10 @@ def test_pipeline_end_to_end(released_course, tmp_path, capsys, monkeypatch):
 
 @pytest.mark.grading
 @pytest.mark.slow
-def test_check_end_to_end(released_course, tmp_path, capsys, monkeypatch):
+def test_check_end_to_end(released_course, tmp_path, capsys):
     """With the real autograder: does `course check` give a learner's right answers full marks,
     show the hint for a wrong one, and never show the hidden test or the solution?"""
-    course, released = _copy_of(released_course, tmp_path, monkeypatch)
+    course, released = _copy_of(released_course, tmp_path)
     right = _right_answers(released, tmp_path / "work" / "right.ipynb")
     assert main(["check", str(right), "--course-dir", str(course)]) == 0
     right_out = capsys.readouterr().out
