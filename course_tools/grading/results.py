@@ -93,4 +93,5 @@ def load_result(path: Path | str) -> SubmissionResult:
 def load_results(course_dir: Path | str, assignment: str | None = None) -> list[SubmissionResult]:
     root = Path(course_dir) / "grades"
     pattern = f"{assignment}/*.json" if assignment else "*/*.json"
-    return [load_result(p) for p in sorted(root.glob(pattern))]
+    # save_result's temp files (.tmp-*.json) are half-written by definition: never read them
+    return [load_result(p) for p in sorted(root.glob(pattern)) if not p.name.startswith(".")]
