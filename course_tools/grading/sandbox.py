@@ -152,6 +152,12 @@ def _mount(src: str, target: str, fstype: str, flags: int, data: str = "") -> No
         raise OSError(err, f"mount {fstype or src} on {target}: {os.strerror(err)}")
 
 
+def private_worker_tmp(size: int = 64 << 20) -> None:
+    """In the worker's own mount namespace: a fresh /tmp, so that nothing it creates there outlives it
+    (and the host's /tmp, where other courses may keep files, is out of sight)."""
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(size)},mode=1777")
+
+
 def hide_paths(paths: list[str], keep: list[str] = ()) -> list[str]:
     """Cover each existing directory with an empty tmpfs (a file: bind /dev/null over it), then
     re-expose the ``keep`` paths that lie inside one (e.g. a Python installed under ``~/.pyenv``).
@@ -528,3 +534,19 @@ def fd_guard_program(fds: list[int]):
 def install_seccomp(prog) -> bool:
     """Install ``prog`` on the calling thread only (needs PR_SET_NO_NEW_PRIVS, set by enter_sandbox)."""
     return _libc.prctl(22, 2, ctypes.byref(prog), 0, 0) == 0    # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+
+
+def remove_stale_cgroups(uids) -> int:
+    """Remove the (empty) cgroups of these notebook uids, e.g. after a worker was killed. Returns how many."""
+    removed = 0
+    roots = [r for r in (CGroups._pids_root(), CGroups._memory_root()) if r is not None]
+    for uid in uids:
+        for root in roots:
+            for d in root.glob(f"course-grade-*-{uid}"):
+                try:
+                    if not (d / "cgroup.procs").read_text().split():
+                        d.rmdir()
+                        removed += 1
+                except OSError:
+                    pass
+    return removed

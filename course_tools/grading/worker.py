@@ -406,6 +406,10 @@ class Worker:
                                  "could forge the verdict of a test that calls student code")
         if self.mountns:
             self.warnings += sandbox.hide_paths(list(hello.get("hide", [])), list(hello.get("keep", [])))
+            try:
+                sandbox.private_worker_tmp()
+            except OSError as exc:
+                self.warnings.append(f"could not give the worker a private /tmp: {exc}")
         if self.uid_ok:
             self.warnings += _unreadable_for_others([sys.base_prefix, sys.prefix, *sys.path])
         import tempfile
@@ -1115,7 +1119,7 @@ def main() -> int:
     proto = os.dup(1)
     os.dup2(2, 1)
     os.environ.update({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)   # a dead student process must not take the worker with it
     rfile = os.fdopen(0, "rb", buffering=0)
     line = rfile.readline()
     if not line:

@@ -61,14 +61,17 @@ def batch(tmp_path_factory):
         server.listen(8)
         (course / "port.txt").write_text(str(server.getsockname()[1]))
         cases = corpus.write_corpus(course)
+        from course_tools.grading import autograde as ag
+        first = ag._uid_next[0]
         results = autograde(corpus.ASSIGNMENT, course, jobs=2, limits=LIMITS, progress=False)
-    return course, {c.name: c for c in cases}, {r.student: r for r in results}
+        uids = range(first, ag._uid_next[0] + 1000)     # every uid this batch used (notebooks and tests)
+    return course, {c.name: c for c in cases}, {r.student: r for r in results}, uids
 
 
 @pytest.mark.parametrize("name", [c.name for c in corpus.CASES])
 def test_exact_outcome(batch, name):
     """Each submission gets exactly its expected status, score and per-test statuses."""
-    course, cases, results = batch
+    course, cases, results, _ = batch
     case, r = cases[name], results[name]
     assert r.status.startswith(case.status), r.status
     assert r.score == case.score, [(c.grade_id, c.status, c.message) for c in r.cells()]
@@ -84,7 +87,7 @@ def test_exact_outcome(batch, name):
 
 def test_messages_never_show_hidden_tests(batch):
     """Learner-visible messages are hints and assertion messages, never hidden test source."""
-    _, _, results = batch
+    _, _, results, _ = batch
     hidden = ["_ref(", "rng = random.Random", 'check_choice(answer_1, "b"', 'check_choice(answer_2, "c"']
     for r in results.values():
         for c in r.cells():
@@ -94,7 +97,7 @@ def test_messages_never_show_hidden_tests(batch):
 
 def test_other_grades_unchanged_by_hostile_neighbours(batch, tmp_path):
     """The honest submissions get the same per-test results alone as in the hostile batch."""
-    course, _, results = batch
+    course, _, results, _ = batch
     alone = tmp_path / "course"
     shutil.copytree(corpus.FILES, alone)
     corpus.write_corpus(alone, CONTROL)
@@ -107,19 +110,19 @@ def test_other_grades_unchanged_by_hostile_neighbours(batch, tmp_path):
 
 def test_course_files_untouched_and_nothing_left_running(batch):
     """No student wrote the gradebook or a result; no sandboxed process or cgroup survives grading."""
-    course, _, results = batch
+    course, _, results, uids = batch
     assert (course / "gradebook.db").read_bytes() == b"the instructor's gradebook"
     forged = json.loads(result_path(course, corpus.ASSIGNMENT, "writes_gradebook").read_text())
     assert forged["score"] == 0 and forged["notebooks"]
-    assert _sandboxed_uids() == []
+    assert [u for u in _sandboxed_uids() if u in uids] == []
     leftovers = [p for root in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup/memory"))
-                 if root.is_dir() for p in root.rglob("course-grade-*")]
+                 if root.is_dir() for p in root.rglob("course-grade-*") if int(p.name.rsplit("-", 1)[1]) in uids]
     assert leftovers == []
 
 
 def test_isolation_means_are_reported(batch):
     """What the machine could not provide is listed in every result's warnings (here: as root, nothing)."""
-    _, _, results = batch
+    _, _, results, _ = batch
     caps = detect_capabilities()
     for r in results.values():
         for w in caps.warnings:
@@ -216,3 +219,28 @@ def test_notebook_time_limit(tmp_path):
     assert (r.status, r.score) == ("graded", 1)
     assert cells["q1_test"].status == "passed"
     assert cells["q3_test"].status == "timeout" and "4 s time limit" in cells["q3_test"].message
+
+
+DEGRADED = ["good", "partly_right", "os_exit", "infinite_loop", "background_daemon", "monkeypatched_checks",
+            "forges_ready_during_replay", "eq_always_true"]
+
+
+def test_degraded_isolation_still_grades_right_and_says_so(tmp_path):
+    """Without namespaces and without a uid of its own (what a non-root machine offers), grading
+    gives the same outcomes, every result lists what is missing, and no process survives."""
+    from course_tools.grading.sandbox import Capabilities
+
+    caps = Capabilities(root=True, unshare=True, cgroups=detect_capabilities().cgroups, warnings=[
+        "NO namespaces (pretend): student code has NETWORK access", "NOT ROOT (pretend): runs as your uid"])
+    course = tmp_path / "course"
+    shutil.copytree(corpus.FILES, course)
+    (course / "port.txt").write_text("9")
+    cases = {c.name: c for c in corpus.write_corpus(course, DEGRADED)}
+    scratch_before = set(Path("/tmp").glob("course-grade-*"))
+    results = autograde(corpus.ASSIGNMENT, course, jobs=2, limits=LIMITS, progress=False, caps=caps)
+    for r in results:
+        c = cases[r.student]
+        assert (r.status, r.score) == (c.status, c.score), (r.student, r.status, r.score, r.warnings)
+        assert {g: s for g, s in ((x.grade_id, x.status) for x in r.cells()) if g in c.tests} == c.tests
+        assert "NOT ROOT (pretend): runs as your uid" in r.warnings
+    assert set(Path("/tmp").glob("course-grade-*")) - scratch_before == set()     # scratch copies removed
