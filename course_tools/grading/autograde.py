@@ -183,6 +183,19 @@ class WorkerPool:
         self.idle.put(w)
         return resp
 
+    def describe(self) -> str:
+        """One line for the instructor: which isolation means are in force."""
+        from course_tools.grading.sandbox import seccomp_available
+
+        c = self.caps
+        on = [name for name, ok in (("no network (netns)", c.netns), ("course dir hidden (mount ns)", c.mountns),
+                                    ("PID namespace", c.pidns), ("a uid per notebook", c.setuid),
+                                    ("cgroups (memory, pids)", c.cgroups), ("seccomp-sealed verdicts",
+                                                                             seccomp_available())) if ok]
+        missing = len(self.warnings)
+        return (f"isolation: {', '.join(on) or 'NONE'}; rlimits and time limits always"
+                + (f" ({missing} warning(s) above)" if missing else ""))
+
     def close(self) -> None:
         with self.lock:
             workers, self.all = list(self.all), []
@@ -348,6 +361,7 @@ def autograde(assignment: str, course_dir: Path | str = COURSE_DIR, *, jobs: int
     try:
         bar = None
         if progress:
+            print(pool.describe(), file=sys.stderr)
             from tqdm import tqdm
 
             class _Bar(tqdm):

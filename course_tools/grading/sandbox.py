@@ -47,6 +47,12 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVA
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+LINUX = sys.platform.startswith("linux") and hasattr(_libc, "prctl")
+
+
+def _prctl(*args: int) -> int:
+    """prctl(2) where it exists (Linux); elsewhere a no-op that reports failure."""
+    return _libc.prctl(*args) if LINUX else -1
 
 
 @dataclass
@@ -221,8 +227,8 @@ def _vm_size() -> int:
 def enter_sandbox(uid: int | None, limits: Limits, *, cpu_seconds: float) -> None:
     """Apply rlimits, a new session, death signal and (if ``uid``) drop privileges. Irreversible."""
     os.setsid()
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     os.umask(0o077)
 
     def cap(res: int, value: int) -> None:
@@ -248,7 +254,7 @@ def enter_sandbox(uid: int | None, limits: Limits, *, cpu_seconds: float) -> Non
     elif os.geteuid() == 0:
         drop_capabilities()
     # not dumpable: no other process of this uid may ptrace it or read /proc/<pid>/mem, fd/, environ
-    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    _prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 class _CapHeader(ctypes.Structure):
@@ -264,6 +270,8 @@ def drop_capabilities() -> bool:
     (securebits NOROOT), empty the bounding and ambient sets, then clear every capability, so
     student code cannot unmount what hides the course directory. Returns True on success."""
     ok = True
+    if not LINUX:
+        return False
     _libc.prctl(28, 0x2F, 0, 0, 0)            # PR_SET_SECUREBITS: NOROOT|NOROOT_LOCKED|NO_SETUID_FIXUP(_LOCKED)|KEEP_CAPS_LOCKED
     _libc.prctl(47, 4, 0, 0, 0)               # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
     for cap in range(64):
@@ -277,6 +285,8 @@ def drop_capabilities() -> bool:
 
 def pids_of_uid(uid: int) -> list[int]:
     out = []
+    if not os.path.isdir("/proc"):
+        return out
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -332,6 +342,13 @@ def kill_uid(uid: int, timeout: float = 5.0) -> bool:
 def kill_session(sid: int, timeout: float = 5.0) -> None:
     """Fallback without namespaces or root: kill the processes of one session (student code can escape
     it with setsid(); the warnings say so)."""
+    if not os.path.isdir("/proc"):   # e.g. macOS: the student process leads its own process group
+        try:
+            os.killpg(sid, signal.SIGKILL)
+        except OSError:
+            pass
+        reap()
+        return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pids = []
@@ -397,6 +414,8 @@ class CGroups:
 
     @classmethod
     def available(cls) -> bool:
+        if not LINUX:
+            return False
         try:
             cg = cls(f"probe-{os.getpid()}", Limits())
         except OSError:
@@ -486,7 +505,7 @@ _BLOCKED_SYSCALLS = (101, 310, 311, 312, 425, 426, 427, 436, 438)
 
 def seccomp_available() -> bool:
     import platform
-    return platform.machine() in ("x86_64", "AMD64") and sys.platform.startswith("linux")
+    return LINUX and platform.machine() in ("x86_64", "AMD64")
 
 
 def fd_guard_program(fds: list[int]):
@@ -533,7 +552,7 @@ def fd_guard_program(fds: list[int]):
 
 def install_seccomp(prog) -> bool:
     """Install ``prog`` on the calling thread only (needs PR_SET_NO_NEW_PRIVS, set by enter_sandbox)."""
-    return _libc.prctl(22, 2, ctypes.byref(prog), 0, 0) == 0    # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+    return _prctl(22, 2, ctypes.byref(prog), 0, 0) == 0    # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
 
 
 def remove_stale_cgroups(uids) -> int:
