@@ -188,7 +188,7 @@ class WorkerPool:
         from course_tools.grading.sandbox import seccomp_available
 
         c = self.caps
-        on = [name for name, ok in (("no network (netns)", c.netns), ("course dir hidden (mount ns)", c.mountns),
+        on = [name for name, ok in (("no network (own netns, private loopback)", c.netns), ("course dir hidden (mount ns)", c.mountns),
                                     ("PID namespace", c.pidns), ("a uid per notebook", c.setuid),
                                     ("cgroups (memory, pids)", c.cgroups), ("seccomp-sealed verdicts",
                                                                              seccomp_available())) if ok]

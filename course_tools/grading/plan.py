@@ -64,10 +64,11 @@ class SourceNotebook:
         return sum(c.points for c in self.graded)
 
     def preload(self) -> list[str]:
-        """Modules the test cells import (the worker imports them once, before forking)."""
+        """Modules the source's code cells import (the worker imports them once, before forking,
+        so that no test or replay pays for the import again)."""
         mods: set[str] = set()
         for c in self.cells:
-            if c.role != "test":
+            if c.cell_type != "code":
                 continue
             try:
                 tree = ast.parse(c.source)

@@ -11,8 +11,11 @@ Layers, outermost first (each one is used when available and reported when not):
    the course directory (``source/``, ``gradebook.db``, ``submitted/``, ``grades/``) is covered
    by an empty read-only tmpfs, and the worker is PID 1: when it exits the kernel kills every
    process left in the namespace.
-2. **Per submission** (per notebook, in fact), the process that runs student code gets a fresh
-   mount namespace with private, size-limited tmpfs mounts on ``/tmp``, ``/var/tmp`` and
+2. **Per process that runs student or test code** (the student process, each test process), a
+   fresh network namespace whose only interface is its *own* loopback, brought up: a notebook
+   can start a server on 127.0.0.1 and talk to it (the HTTP assessment does), but cannot reach
+   the host's loopback services (Jupyter, Redis, ...), another student, or the internet. And a
+   fresh mount namespace with private, size-limited tmpfs mounts on ``/tmp``, ``/var/tmp`` and
    ``/dev/shm`` (its scratch directory and throwaway ``HOME`` live there and vanish with it),
    joins a fresh ``pids`` + ``memory`` cgroup when cgroups are writable, gets rlimits
    (``RLIMIT_AS``, ``RLIMIT_NPROC``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, ``RLIMIT_CORE``,
@@ -211,6 +214,24 @@ def private_tmp(size: int) -> None:
     for d in ("/tmp", "/var/tmp", "/dev/shm"):
         if os.path.isdir(d):
             _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(size)},mode=1777")
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def private_network() -> None:
+    """A new network namespace with only its own loopback, brought up: servers a notebook starts
+    on 127.0.0.1 work, but nothing outside this process tree is reachable (not the host's
+    loopback, not other students, not the internet)."""
+    import fcntl
+    import socket
+    import struct
+
+    if _libc.unshare(CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        flags = struct.unpack("16sh", fcntl.ioctl(s.fileno(), 0x8913, struct.pack("16sh", b"lo", 0)))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sh", b"lo", flags | 0x1 | 0x40))                 # SIOCSIFFLAGS: UP, RUNNING
 
 
 def _vm_size() -> int:

@@ -54,7 +54,8 @@ audit hook, before any student code runs. Per notebook:
 What is guaranteed, and what is not
 -----------------------------------
 With root on Linux x86_64 (otherwise the missing means are listed in every result's warnings):
-no network; no read access to the course directory, the gradebook, the instructor's HOME or
+no network (each process has its own network namespace with only a private loopback, so the
+host's 127.0.0.1 services, other students and the internet are unreachable); no read access to the course directory, the gradebook, the instructor's HOME or
 other students' scratch copies; nothing persists from one notebook or test to the next; time,
 memory, processes, file size and output bytes are bounded; a crash or a hang costs only the
 cell or test involved; printed text, stderr, input transformers, traceback/exception hooks,
@@ -398,6 +399,7 @@ class Worker:
         self.caps = hello.get("caps", {})
         self.uid_ok = bool(self.caps.get("setuid"))
         self.mountns = bool(self.caps.get("mountns"))
+        self.netns = bool(self.caps.get("netns"))   # each graded process gets its own network namespace
         from course_tools.grading import sandbox
         self.sandbox = sandbox
         self.seccomp = sandbox.seccomp_available()
@@ -450,6 +452,8 @@ class Worker:
                     pass
         if self.mountns:
             self.sandbox.private_tmp(limits.tmp_size)
+        if self.netns:
+            self.sandbox.private_network()
         if cg is not None:
             cg.add_self()
         self.sandbox.enter_sandbox(uid if self.uid_ok else None, limits, cpu_seconds=cpu)
