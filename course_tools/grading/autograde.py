@@ -38,15 +38,24 @@ __all__ = ["autograde", "grade_submission", "grade_notebook", "WorkerPool", "Lim
            "load_sources"]
 
 _uid_lock = threading.Lock()
-_uid_next = [UID_BASE + (os.getpid() % 250) * 10_000_000]   # stays below 2**32 - 2
+_uid_next = [UID_BASE + int.from_bytes(os.urandom(2), "big") % 2500 * 1_000_000]   # stays below 2**32 - 2
+
+
+def _uids_in_use(lo: int, hi: int) -> bool:
+    from course_tools.grading.sandbox import pids_of_uid_range
+    return bool(pids_of_uid_range(lo, hi))
 
 
 def _fresh_uid() -> int:
     """A block of 1000 never-used uids per notebook: the student process uses the first, each
-    code test one more."""
+    code test one more. Blocks in use by another grader on this machine are skipped."""
     with _uid_lock:
-        _uid_next[0] += 1000
-        return _uid_next[0]
+        while True:
+            _uid_next[0] += 1000
+            if _uid_next[0] + 1000 >= 2**32 - 2:
+                _uid_next[0] = UID_BASE
+            if not _uids_in_use(_uid_next[0], _uid_next[0] + 1000):
+                return _uid_next[0]
 
 
 class WorkerError(RuntimeError):

@@ -305,6 +305,11 @@ def drop_capabilities() -> bool:
 
 
 def pids_of_uid(uid: int) -> list[int]:
+    return pids_of_uid_range(uid, uid + 1)
+
+
+def pids_of_uid_range(lo: int, hi: int) -> list[int]:
+    """Processes whose real uid is in [lo, hi)."""
     out = []
     if not os.path.isdir("/proc"):
         return out
@@ -315,7 +320,7 @@ def pids_of_uid(uid: int) -> list[int]:
             with open(f"/proc/{name}/status") as f:
                 for line in f:
                     if line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid:
+                        if lo <= int(line.split()[1]) < hi:
                             out.append(int(name))
                         break
         except (OSError, ValueError, IndexError):
