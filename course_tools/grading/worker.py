@@ -132,12 +132,11 @@ def encode_value(value, budget: list[int] | None = None, depth: int = 0):
         return {"t": "int", "v": int.__repr__(value)}
     if t is float:
         return {"t": "float", "v": float.__repr__(value)}
-    if t is str:
+    if t is str or t is bytes:
         budget[0] -= _len(value) // 64
-        return {"t": "str", "v": str.__str__(value)}
-    if t is bytes:
-        budget[0] -= _len(value) // 64
-        return {"t": "bytes", "v": bytes.hex(value)}
+        if budget[0] < 0:
+            raise NotPlain("too large")
+        return {"t": "str", "v": str.__str__(value)} if t is str else {"t": "bytes", "v": bytes.hex(value)}
     if t in (list, tuple, set, frozenset):
         items = []
         for x in t.__iter__(value):

@@ -97,3 +97,11 @@ def test_plain_values_cross_exactly_and_liars_do_not():
     for v in (Liar("z"), Anything(), [Liar("z")], {"k": Anything()}, True.__class__):
         with pytest.raises(NotPlain):
             encode_value(v)
+
+
+def test_large_values_are_not_shipped_as_data():
+    """A 50 MB answer is too big for the data path (its test runs where the value lives)."""
+    with pytest.raises(NotPlain):
+        encode_value("b" * (50 << 20))
+    with pytest.raises(NotPlain):
+        encode_value([[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["deep"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]])

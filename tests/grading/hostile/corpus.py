@@ -360,6 +360,44 @@ def fake_output(course: Path):
     return dump(nb)
 
 
+@case("graded", 0, {"q1_test": "failed", "q2_test": "failed", "q3_test": "failed"})
+def fake_checks_module(course: Path):
+    """Wrong answers; a fake course_tools.grading.checks in sys.modules and an import hook that
+    serves one, plus a replaced __import__."""
+    nb = wrong(student_nb())
+    nb["cells"].insert(1, code_cell(
+        "import sys, types, builtins, importlib.abc, importlib.util\n"
+        "fake = types.ModuleType('course_tools.grading.checks')\n"
+        "for name in ('check_choice', 'normalise_choice', 'check_exact_type', 'check_is_subclass_free'):\n"
+        "    setattr(fake, name, lambda *a, **k: 'b')\n"
+        "sys.modules['course_tools.grading.checks'] = fake\n"
+        "class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        return importlib.util.spec_from_loader(name, self) if 'checks' in name else None\n"
+        "    def create_module(self, spec):\n        return fake\n"
+        "    def exec_module(self, module):\n        pass\n"
+        "sys.meta_path.insert(0, Finder())\n"
+        "real_import = builtins.__import__\n"
+        "builtins.__import__ = lambda name, *a, **k: fake if 'checks' in name else real_import(name, *a, **k)"))
+    return dump(nb)
+
+
+@case("graded", 4, GOOD)
+def kills_everything(course: Path):
+    """Sends SIGKILL to every process it may signal, to PID 1 and to its parent."""
+    return dump(insert(student_nb(), "q2_answer",
+                       "import os\nfor pid in (-1, 1, os.getppid()):\n    try:\n        os.kill(pid, 9)\n"
+                       "    except OSError:\n        pass"))
+
+
+@case("graded", 3, {"q1_test": "failed", "q2_test": "passed", "q3_test": "passed"})
+def huge_answer(course: Path):
+    """A 50 MB string as an answer: too big to ship as data, so the test runs in a sealed test process."""
+    nb = student_nb()
+    nb["cells"][cell_index(nb, "q1_answer")]["source"] = "answer_1 = 'b' * (50 << 20)"
+    return dump(nb)
+
+
 @case("graded", 2, {"q1_test": "failed", "q2_test": "failed", "q3_test": "passed"})
 def eq_always_true(course: Path):
     """Multiple-choice answers whose __eq__ always returns True (a str subclass and a plain object)."""
