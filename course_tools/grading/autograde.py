@@ -66,17 +66,26 @@ class Worker:
     """One warm worker process (inside its namespaces), spoken to over its stdin/stdout."""
 
     def __init__(self, caps: Capabilities, hide: list[str], preload: list[str], start_timeout: float = 60.0):
+        import tempfile
+
         self.caps = caps
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        debug = bool(os.environ.get("COURSE_GRADE_DEBUG"))
+        self.log = None if debug else tempfile.TemporaryFile(prefix="course-grade-worker-")   # its stderr, for errors
         self.proc = subprocess.Popen(worker_command(caps), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL if not os.environ.get("COURSE_GRADE_DEBUG") else None,
-                                     env=env, close_fds=True, start_new_session=True)
+                                     stderr=None if debug else self.log, env=env, close_fds=True,
+                                     start_new_session=True)
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)
         self.buf = b""
         caps_d = {k: getattr(caps, k) for k in ("root", "netns", "userns", "pidns", "mountns", "setuid", "cgroups")}
-        self._send({"caps": caps_d, "hide": hide, "keep": _kept_paths(), "preload": preload})
-        hello = self._recv(start_timeout)
+        try:
+            self._send({"caps": caps_d, "hide": hide, "keep": _kept_paths(), "preload": preload})
+            hello = self._recv(start_timeout)
+        except (WorkerError, ValueError):
+            self.kill()
+            self.close()
+            raise
         self.warnings: list[str] = list(hello.get("warnings", []))
 
     def _send(self, obj) -> None:
@@ -97,10 +106,22 @@ class Worker:
                 continue
             chunk = os.read(fd, 1 << 20)
             if not chunk:
-                raise WorkerError(f"grading worker exited (code {self.proc.poll()})")
+                raise WorkerError(f"grading worker exited (code {self.proc.poll()}){self._log_tail()}")
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
+
+    def _log_tail(self) -> str:
+        if self.log is None:
+            return ""
+        try:
+            self.log.seek(0, 2)
+            size = self.log.tell()
+            self.log.seek(max(0, size - 600))
+            tail = self.log.read().decode("utf-8", "replace").strip().splitlines()[-3:]
+        except (OSError, ValueError):
+            return ""
+        return (": " + " | ".join(tail)) if tail else ""
 
     def grade(self, request: dict, timeout: float) -> dict:
         self._send(request)
@@ -120,9 +141,10 @@ class Worker:
                     self.kill()
         finally:
             self.sel.close()
-            for f in (self.proc.stdin, self.proc.stdout):
+            for f in (self.proc.stdin, self.proc.stdout, self.log):
                 try:
-                    f.close()
+                    if f is not None:
+                        f.close()
                 except OSError:
                     pass
 
@@ -152,6 +174,7 @@ class WorkerPool:
         self.lock = threading.Lock()
         self.warnings = list(self.caps.warnings)
         self.uids: set[int] = set()
+        self.start_error = ""
         for w in self.warnings:
             (announce or (lambda m: print(f"WARNING: {m}", file=sys.stderr)))(w)
         with ThreadPoolExecutor(self.jobs) as ex:
@@ -166,7 +189,8 @@ class WorkerPool:
     def _start(self) -> Worker | None:
         try:
             w = Worker(self.caps, self.hide, self.preload)
-        except (WorkerError, OSError, ValueError):
+        except (WorkerError, OSError, ValueError) as exc:
+            self.start_error = str(exc)
             return None
         with self.lock:
             self.all.append(w)
@@ -179,7 +203,7 @@ class WorkerPool:
             w = self._start()
             if w is None:
                 self.idle.put(None)
-                raise WorkerError("could not start a grading worker")
+                raise WorkerError(f"could not start a grading worker ({self.start_error})")
         try:
             resp = w.grade(request, timeout)
         except (WorkerError, ValueError) as exc:

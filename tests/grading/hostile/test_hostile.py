@@ -244,3 +244,17 @@ def test_degraded_isolation_still_grades_right_and_says_so(tmp_path):
         assert {g: s for g, s in ((x.grade_id, x.status) for x in r.cells()) if g in c.tests} == c.tests
         assert "NOT ROOT (pretend): runs as your uid" in r.warnings
     assert set(Path("/tmp").glob("course-grade-*")) - scratch_before == set()     # scratch copies removed
+
+
+def test_a_worker_that_cannot_start_fails_every_submission_with_its_reason(tmp_path, monkeypatch):
+    """If no worker can start, each submission is 'failed: ...' with the worker's own error, and
+    nothing is left running."""
+    from course_tools.grading import autograde as ag
+
+    course = tmp_path / "course"
+    shutil.copytree(corpus.FILES, course)
+    corpus.write_corpus(course, ["good"])
+    monkeypatch.setattr(ag, "worker_command", lambda caps: [sys.executable, "-c", "import sys; "
+                                                            "sys.exit('worker: cannot import IPython')"])
+    [r] = autograde(corpus.ASSIGNMENT, course, jobs=1, limits=LIMITS, progress=False)
+    assert r.status.startswith("failed: the grading worker failed") and "cannot import IPython" in r.status
