@@ -436,7 +436,8 @@ class Worker:
             self.warnings.append(f"worker has {threading.active_count()} threads before forking")
         self.pristine = Pristine()
 
-    def child_common(self, keep: list[int], out_fd: int, uid: int | None, limits, cg, cpu: float) -> None:
+    def child_common(self, keep: list[int], out_fd: int, uid: int | None, limits, cg, cpu: float,
+                     network: bool = True) -> None:
         """In a freshly forked child: fds, private /tmp, cgroup, rlimits, uid. Irreversible."""
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
@@ -451,7 +452,7 @@ class Worker:
                     pass
         if self.mountns:
             self.sandbox.private_tmp(limits.tmp_size)
-        if self.netns:
+        if self.netns and network:   # else: stays in the worker's namespace, where no interface is even up
             self.sandbox.private_network()
         if cg is not None:
             cg.add_self()
@@ -978,7 +979,7 @@ class NotebookRun:
             try:
                 _close(vr)
                 devnull = os.open(os.devnull, os.O_WRONLY)
-                w.child_common([vw, devnull], devnull, self.uid, self.limits, self.cg, timeout)
+                w.child_common([vw, devnull], devnull, self.uid, self.limits, self.cg, timeout, network=False)
                 w.env("/tmp")
                 _add_audit_hook(_make_audit_hook())
                 g = {"__builtins__": builtins, "__name__": "__main__", **values}
