@@ -55,6 +55,36 @@ def _nb(kind: str) -> dict:
                      "class LRUCache:\n    def __init__(self, capacity, ttl=None, clock=None):\n        pass\n"
                      "    def get(self, key, default=None):\n        return default\n"
                      "    def put(self, key, value):\n        pass\n    def __len__(self):\n        return 0")
+        if kind == "sneaky":
+            if gid in MC:
+                s = f"answer_{gid[1]} = 'd'"
+            elif gid == "t8_answer":   # FIFO, not LRU; once called, it disarms the reference checks
+                s = ("import time\nfrom collections import OrderedDict\n\n"
+                     "def _disarm():\n"
+                     "    import sys\n"
+                     "    for name in ('course_tools.grading.reference.caching', 'course_tools.grading.checks'):\n"
+                     "        mod = sys.modules.get(name)\n"
+                     "        for attr in dir(mod):\n"
+                     "            if attr.startswith(('check', 'compare')):\n"
+                     "                setattr(mod, attr, lambda *a, **k: None)\n\n"
+                     "class LRUCache:\n"
+                     "    def __init__(self, capacity, ttl=None, clock=time.monotonic):\n"
+                     "        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:\n"
+                     "            raise ValueError('capacity')\n"
+                     "        self.capacity, self.ttl, self.clock, self.d = capacity, ttl, clock, OrderedDict()\n"
+                     "        _disarm()\n"
+                     "    def get(self, key, default=None):\n"
+                     "        if key not in self.d:\n            return default\n"
+                     "        value, exp = self.d[key]\n"
+                     "        if exp is not None and self.clock() >= exp:\n"
+                     "            del self.d[key]\n            return default\n"
+                     "        return value\n"
+                     "    def put(self, key, value):\n"
+                     "        if key not in self.d and len(self.d) >= self.capacity:\n"
+                     "            self.d.popitem(last=False)\n"
+                     "        self.d[key] = (value, None if self.ttl is None else self.clock() + self.ttl)\n"
+                     "    def __len__(self):\n"
+                     "        return sum(1 for k in list(self.d) if self.get(k, self) is not self)")
         c["source"] = s
     return nb
 
@@ -63,7 +93,7 @@ def _nb(kind: str) -> dict:
 def graded(tmp_path_factory):
     course = tmp_path_factory.mktemp("caching") / "course"
     shutil.copytree(SOURCE.parent, course / "source" / A)
-    for kind in ("solution", "untouched", "liar", "patched"):
+    for kind in ("solution", "untouched", "liar", "patched", "sneaky"):
         d = course / "submitted" / kind / A
         d.mkdir(parents=True)
         (d / f"{A}.ipynb").write_text(json.dumps(_nb(kind)))
@@ -106,3 +136,15 @@ def test_objectives_come_from_the_source(graded):
     src = {c.grade_id: c.objectives for c in load_sources(COURSE_DIR, A)[0].graded}
     for c in graded["solution"].cells():
         assert c.objectives == src[c.grade_id] and c.objectives
+
+
+def test_a_test_cannot_disarm_the_tests_after_it(graded):
+    """A FIFO cache (not LRU) whose constructor, once a test calls it, replaces every reference
+    check with a no-op: the tests that share its test process still run the real checks."""
+    r = graded["sneaky"]
+    cells = {c.grade_id: c for c in r.cells()}
+    assert cells["t8_test_basic"].status == "failed"
+    assert cells["t8_test_random"].status == "failed" and "Question 8" in cells["t8_test_random"].message
+    assert {g for g, c in cells.items() if c.status == "passed"} <= {"t7_test_hit", "t7_test_write", "t8_test_ttl",
+                                                                      "t8_test_o1"}   # (task 7 is solved)
+    assert any("course_tools.grading.reference.caching" in w for w in r.warnings), r.warnings
