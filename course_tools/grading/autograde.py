@@ -175,6 +175,7 @@ class WorkerPool:
         self.warnings = list(self.caps.warnings)
         self.uids: set[int] = set()
         self.start_error = ""
+        self.aborted = False
         for w in self.warnings:
             (announce or (lambda m: print(f"WARNING: {m}", file=sys.stderr)))(w)
         with ThreadPoolExecutor(self.jobs) as ex:
@@ -198,7 +199,12 @@ class WorkerPool:
 
     def grade(self, request: dict, timeout: float) -> dict:
         self.uids.add(int(request.get("uid", 0)))
+        if self.aborted:
+            raise WorkerError("grading was interrupted")
         w = self.idle.get()
+        if self.aborted:
+            self.idle.put(w)
+            raise WorkerError("grading was interrupted")
         if w is None:
             w = self._start()
             if w is None:
@@ -210,8 +216,9 @@ class WorkerPool:
             w.kill()
             w.close()
             with self.lock:
-                self.all.remove(w)
-            self.idle.put(self._start())
+                if w in self.all:
+                    self.all.remove(w)
+            self.idle.put(None if self.aborted else self._start())
             raise WorkerError(str(exc)) from None
         self.idle.put(w)
         return resp
@@ -228,6 +235,14 @@ class WorkerPool:
         missing = len(self.warnings)
         return (f"isolation: {', '.join(on) or 'NONE'}; rlimits and time limits always"
                 + (f" ({missing} warning(s) above)" if missing else ""))
+
+    def abort(self) -> None:
+        """Stop now (Ctrl-C): kill every worker; submissions in flight fail as 'interrupted'."""
+        self.aborted = True
+        with self.lock:
+            workers = list(self.all)
+        for w in workers:
+            w.kill()
 
     def close(self) -> None:
         with self.lock:
@@ -414,14 +429,20 @@ def autograde(assignment: str, course_dir: Path | str = COURSE_DIR, *, jobs: int
                     r = SubmissionResult(student, assignment, f"failed: internal error ({type(exc).__name__}: "
                                          f"{exc}); rerun with --student {student}", 0.0,
                                          sum(s.max_score for s in sources), [], "", 0.0, list(pool.warnings))
-            if save:
+            if save and not pool.aborted:    # an interrupted run leaves earlier results as they were
                 save_result(course_dir, r)
             if bar is not None:
                 bar.update(1)
             return r
 
-        with ThreadPoolExecutor(pool.jobs) as ex:
+        ex = ThreadPoolExecutor(pool.jobs)
+        try:
             results = list(ex.map(one, names))
+        except BaseException:          # Ctrl-C: do not wait for the submissions in flight
+            pool.abort()
+            raise
+        finally:
+            ex.shutdown(wait=True, cancel_futures=True)
         if bar is not None:
             bar.close()
     finally:
@@ -456,13 +477,26 @@ def run_autograde(assignment: str, course_dir: Path | str = COURSE_DIR, *, jobs:
     """``course autograde``: grade, save, print one line per submission and a summary. Exit 1 if any failed."""
     from course_tools.grading.results import result_path
 
+    import signal
+
     course_dir = Path(course_dir)
     t0 = time.monotonic()
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):   # stop the workers, keep earlier results
+            signal.signal(sig, interrupted)
     try:
         results = autograde(assignment, course_dir, jobs=jobs, students=students, isolation=isolation)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: the workers were stopped; results saved before the interruption are kept",
+              file=sys.stderr)
+        return 130
     if not results:
         print(f"no submissions under {course_dir / 'submitted'}/*/{assignment}/")
         return 0
