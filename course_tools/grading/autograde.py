@@ -11,6 +11,17 @@ to ``grades/<assignment>/<student>.json`` (:mod:`course_tools.grading.results`).
 
 A submission that cannot be graded gets ``status="failed: <reason>"`` and the batch goes on;
 a worker that dies or hangs is replaced, and only the submission it held is affected.
+Ctrl-C or SIGTERM stops the workers at once; results saved before stay.
+
+Isolation and what the verdicts can be trusted for: see the docstrings of
+:mod:`course_tools.grading.worker` (design, guarantees, limits) and
+:mod:`course_tools.grading.sandbox` (the OS means). The means this machine lacks are printed
+as warnings at start and recorded in every result's ``warnings``.
+
+Known limits: a code test replays the student's cells in a fresh process, so a notebook whose
+cells are slow costs that time again per group of code tests (bounded by the per-notebook
+limit); if the ``course autograde`` process itself is SIGKILLed, each worker finishes its
+current notebook (at most the notebook time limit) and then exits.
 """
 
 from __future__ import annotations
