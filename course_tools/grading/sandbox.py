@@ -262,7 +262,7 @@ def enter_sandbox(uid: int | None, limits: Limits, *, cpu_seconds: float) -> Non
 
     cap(resource.RLIMIT_AS, _vm_size() + int(limits.memory))
     cap(resource.RLIMIT_FSIZE, int(limits.file_size))
-    cap(resource.RLIMIT_NOFILE, int(limits.open_files))
+    cap(resource.RLIMIT_NOFILE, min(int(limits.open_files), 900))   # below the worker's secret fds (1000, 1001)
     cap(resource.RLIMIT_CORE, 0)
     cap(resource.RLIMIT_CPU, max(1, int(cpu_seconds) + 1))
     if uid is not None:

@@ -110,6 +110,7 @@ def _hex(data: bytes, _h=bytes.hex, _e=str.encode) -> bytes:
     return _e(_h(data), "ascii")
 
 MAX_LINE = 1 << 20
+SECRET_FDS = (1000, 1001)   # T's channel to the worker; RLIMIT_NOFILE stays below (see Limits.open_files)
 MAX_MESSAGE = 600
 TEST_MODE_EVENT = "course.grading.test_mode"
 
@@ -200,6 +201,8 @@ class Pristine:
                     except Exception:
                         pass
         self.module_names = frozenset(n for n, *_ in self.modules)
+        # functions that existed before any student code: their __code__ may not be replaced
+        self.function_ids = frozenset(id(f) for f, *_ in self.functions)
         self.lists = (("meta_path", sys.meta_path, _tuple(sys.meta_path)),
                       ("path_hooks", sys.path_hooks, _tuple(sys.path_hooks)), ("path", sys.path, _tuple(sys.path)))
         self.recursion = sys.getrecursionlimit()
@@ -299,9 +302,12 @@ _TEST_BLOCKED = frozenset({"sys._getframe", "sys.settrace", "sys.setprofile", "g
 _FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"})
 
 
-def _make_audit_hook():
-    """A hook whose state lives only in its closure; no reference to it is kept anywhere."""
+def _make_audit_hook(protected: frozenset = frozenset()):
+    """A hook whose state lives only in its closure; no reference to it is kept anywhere.
+    ``protected``: ids of the functions whose ``__code__`` may not be replaced (those of the
+    snapshot; libraries imported later, e.g. asyncio's ``types.coroutine``, may still do it)."""
     test_mode = [False]
+    id_ = id
     blocked, test_blocked, frame_attrs = _ALWAYS_BLOCKED, _TEST_BLOCKED, _FRAME_ATTRS
     isinstance_, type_, str_, bytes_, perm = _isinstance, _type, _str, _bytes, PermissionError
 
@@ -313,8 +319,8 @@ def _make_audit_hook():
             raise perm(f"{event} is not allowed while grading")
         if event == "object.__setattr__" and args:
             name = args[1] if len(args) > 1 else None
-            if name == "__code__":
-                raise perm("replacing a function's __code__ is not allowed while grading")
+            if name == "__code__" and id_(args[0]) in protected:
+                raise perm("replacing the __code__ of a library or grader function is not allowed while grading")
             obj = args[0]
             if isinstance_(obj, type) and str_(getattr(obj, "__module__", "")).startswith("course_tools.grading"):
                 raise perm("changing the grader's classes is not allowed")
@@ -450,7 +456,7 @@ class Worker:
         os.dup2(out_fd, 1)
         os.dup2(out_fd, 2)
         keep_set = set(keep) | {0, 1, 2}
-        for fd in range(3, 1 << 10):
+        for fd in range(3, 1 << 11):
             if fd not in keep_set:
                 try:
                     os.close(fd)
@@ -649,7 +655,7 @@ class _StudentLoop:  # pragma: no cover - runs in S
         self.shell.user_ns.update(w.user_ns0)
         self.builtins = _tuple(builtins.__dict__.items())
         self.cmd_r, self.res_w, self.buf = cmd_r, res_w, b""
-        _add_audit_hook(_make_audit_hook())
+        _add_audit_hook(_make_audit_hook(w.pristine.function_ids))
 
     def _restore_builtins(self) -> list[str]:
         """Student code that rebinds builtins would break this loop too: undo it after each cell."""
@@ -771,7 +777,7 @@ def _test_process(w: Worker, req: dict, scratch: str, replay: list[str], tests: 
     for k in range(n):
         locks[3 + 3 * k].acquire()
     sealed = _len(flags) == n + 1 and all(f is True for f in flags)
-    _add_audit_hook(_make_audit_hook())
+    _add_audit_hook(_make_audit_hook(w.pristine.function_ids))
     r_go.release()                         # student code starts running, in the filtered thread R
     finished = r_done.acquire(True, max(0.1, replay_timeout))
     for k in ks:
@@ -863,6 +869,8 @@ class NotebookRun:
         except BlockingIOError:
             return
         self.out_total += _len(chunk)   # counted, never stored: nothing printed decides or shows anything
+        if self.worker.debug and self.out_total < 1 << 16:
+            os.write(2, chunk)
 
     def note(self, text: str) -> None:
         if text not in self.warnings and _len(self.warnings) < 40:
@@ -1024,7 +1032,7 @@ class NotebookRun:
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 w.child_common([vw, devnull], devnull, self.uid, self.limits, self.cg, timeout, network=False)
                 w.env("/tmp")
-                _add_audit_hook(_make_audit_hook())
+                _add_audit_hook(_make_audit_hook(w.pristine.function_ids))
                 g = {"__builtins__": builtins, "__name__": "__main__", **values}
                 status, message = run_test_source(cell["source"], g, cell.get("grade_id", ""))
                 _send(vw, {"status": status, "message": message})
@@ -1085,9 +1093,15 @@ class NotebookRun:
             try:
                 for fd in (cmd_w, res_r):
                     _close(fd)
+                # the channel lives on fds above RLIMIT_NOFILE: no file any student process opens (even
+                # after exec) can get these numbers, which the seccomp filter guards
+                os.dup2(cmd_r, SECRET_FDS[0], inheritable=False)
+                os.dup2(res_w, SECRET_FDS[1], inheritable=False)
+                _close(cmd_r)
+                _close(res_w)
                 out = os.dup(2) if w.debug else os.open(os.devnull, os.O_WRONLY)
-                w.child_common([cmd_r, res_w, out], out, uid_t, self.limits, self.cg, self.limits.notebook_timeout)
-                _test_process(w, self.req, scratch, replay, tests, cmd_r, res_w, timeout, replay_budget)
+                w.child_common([*SECRET_FDS, out], out, uid_t, self.limits, self.cg, self.limits.notebook_timeout)
+                _test_process(w, self.req, scratch, replay, tests, *SECRET_FDS, timeout, replay_budget)
             except BaseException as exc:
                 if w.debug:
                     os.write(2, f"test process failed: {type(exc).__name__}: {exc}\n".encode())

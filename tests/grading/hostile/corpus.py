@@ -288,6 +288,16 @@ def huge_file(course: Path):
 
 
 @case("graded", 4, GOOD)
+def top_level_await_and_magics(course: Path):
+    """Not hostile: top-level await, %magics and !shell commands work as in a kernel (also when replayed)."""
+    nb = student_nb()
+    i = cell_index(nb, "q3_answer")
+    nb["cells"][i]["source"] = ("import asyncio\nawait asyncio.sleep(0)\n%time x = 1\n!true\n"
+                                + nb["cells"][i]["source"])
+    return dump(nb)
+
+
+@case("graded", 4, GOOD)
 def stderr_warnings(course: Path):
     """Warnings and text on stderr (nbgrader gives 0 for a correct answer here)."""
     nb = student_nb()
