@@ -260,11 +260,15 @@ def make_plan(src: SourceNotebook, student: dict) -> Plan:
     if isinstance(kernel, dict) and kernel.get("name") not in (None, "python3", "python"):
         warnings.append(f"kernelspec {str(kernel.get('name'))[:40]!r} ignored: graded with Python 3")
     for n, cell in enumerate(student_cells):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+        if not isinstance(cell, dict):
             continue
         text = _text(cell.get("source"))
         _, gid, _ = _cell_role(cell)
         sc = by_id.get(gid) if gid else None
+        if cell.get("cell_type") != "code":
+            if sc is None or sc.role not in ("test", "locked") or sc.cell_type != "code":
+                continue       # markdown stays markdown; a test turned into markdown is restored below
+            warnings.append(f"{sc.grade_id}: the cell was turned into {str(cell.get('cell_type'))[:20]}; restored")
         if sc is None:
             sc = by_text.get(_norm(text)) if text.strip() else None
             if sc is not None and sc.grade_id in seen:

@@ -105,3 +105,12 @@ def test_large_values_are_not_shipped_as_data():
         encode_value("b" * (50 << 20))
     with pytest.raises(NotPlain):
         encode_value([[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["deep"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]])
+
+
+def test_a_test_cell_turned_into_markdown_is_restored(src):
+    nb = _student()
+    ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in nb["cells"]]
+    nb["cells"][ids.index("q2_test")]["cell_type"] = "markdown"
+    plan = make_plan(src, nb)
+    assert [c["grade_id"] for c in plan.cells if c["kind"] == "test"] == ["q1_test", "q2_test", "q3_test"]
+    assert plan.missing == [] and any("turned into markdown" in w for w in plan.warnings)
