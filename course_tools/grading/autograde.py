@@ -91,7 +91,8 @@ class Worker:
         self.buf = b""
         caps_d = {k: getattr(caps, k) for k in ("root", "netns", "userns", "pidns", "mountns", "setuid", "cgroups")}
         try:
-            self._send({"caps": caps_d, "hide": hide, "keep": _kept_paths(), "preload": preload})
+            self._send({"caps": caps_d, "hide": hide, "keep": _kept_paths(), "preload": preload,
+                        "probe_uid": _fresh_uid()})
             hello = self._recv(start_timeout)
         except (WorkerError, ValueError):
             self.kill()

@@ -446,7 +446,50 @@ class Worker:
         self.debug = bool(os.environ.get("COURSE_GRADE_DEBUG"))   # T's stderr goes to the worker's stderr
         if threading.active_count() != 1:
             self.warnings.append(f"worker has {threading.active_count()} threads before forking")
+        self._self_test(int(hello.get("probe_uid", 0)) or None)
         self.pristine = Pristine()
+
+    def _probe(self, uid: int | None) -> str:
+        """Fork a child through the whole sandbox set-up; "" if it worked, else the error."""
+        from course_tools.grading.sandbox import Limits
+        r, wfd = _pipe()
+        pid = _fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            try:
+                _close(r)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                self.child_common([wfd, devnull], devnull, uid, Limits(), None, 5.0)
+                _write(wfd, b"ok")
+            except BaseException as exc:
+                _write(wfd, f"{type(exc).__name__}: {exc}".encode()[:400])
+            finally:
+                _exit(0)
+        _close(wfd)
+        data = b""
+        while True:
+            chunk = _read(r, 4096)
+            if not chunk:
+                break
+            data += chunk
+        _close(r)
+        _waitpid(pid, 0)
+        if uid is not None and self.uid_ok:
+            self.sandbox.kill_uid(uid)
+        return "" if data == b"ok" else (data.decode("utf-8", "replace") or "the set-up process died")
+
+    def _self_test(self, uid: int | None) -> None:
+        """Check, once, that each isolation means works here; drop (and say so) the ones that do not."""
+        for attr, what in (("netns", "a network namespace per process"), ("mountns", "a private /tmp per process"),
+                           ("uid_ok", "a uid of its own per notebook")):
+            err = self._probe(uid)
+            if not err:
+                return
+            if getattr(self, attr):
+                setattr(self, attr, False)
+                self.warnings.append(f"{what} failed here ({err}); grading continues WITHOUT it")
+        err = self._probe(uid)
+        if err:
+            self.warnings.append(f"the sandbox set-up fails here ({err}); grading will report errors")
 
     def child_common(self, keep: list[int], out_fd: int, uid: int | None, limits, cg, cpu: float,
                      network: bool = True) -> None:
