@@ -25,9 +25,11 @@ audit hook, before any student code runs. Per notebook:
   fork of W that never ran student code; it receives the values and reports on a pipe only it
   holds. Multiple-choice and numeric answers are graded this way.
 * **Code tests** (the test calls the student's functions or classes) run in **T**, a fresh
-  fork of W with a uid of its own. T starts two threads *before* any student code exists and
-  gives each a per-thread seccomp filter that refuses every system call on T's two pipes to W
-  (and ``pidfd_getfd``, ``process_vm_*``, ``ptrace``, ``io_uring``, ``close_range``). Thread R
+  fork of W with a uid of its own. T starts its threads (R, and X for each test) *before* any
+  student code exists and gives each a per-thread seccomp filter that refuses every system call
+  on T's two pipes to W, which sit on fd numbers above RLIMIT_NOFILE so that no file a student
+  process opens can share them (and ``pidfd_getfd``, ``process_vm_*``, ``ptrace``, ``io_uring``,
+  ``close_range``). Thread R
   replays the student's cells (those S ran without crashing). The main thread, which never
   runs student code and is never filtered, then: disables the garbage collector (so no
   student ``__del__`` or ``gc.callbacks`` runs in it), refuses if student threads are still
@@ -37,7 +39,7 @@ audit hook, before any student code runs. Per notebook:
   ``sys._getframe``, ``tb_frame``, ``gi_frame``/``cr_frame``/``ag_frame``; no
   ``settrace``/``setprofile``; no ``gc`` object walking; no ``ctypes``; no ``/proc/*/mem`` or
   ``/proc/*/fd``), tells W it is ready, and only then reads a fresh random nonce from W. W
-  first kills every other process of T's uid. Thread X (filtered) compiles and runs the SOURCE
+  first kills every other process of T's uid. A thread X (filtered) compiles and runs the SOURCE
   test (never through IPython, so student input transformers, ``set_custom_exc``, excepthooks
   and traceback hooks are never on the path) and decides passed/failed with references bound
   before any student code ran. The main thread writes ``V <nonce> <status> <hex message>``.
@@ -59,8 +61,9 @@ What is guaranteed, and what is not
 -----------------------------------
 With root on Linux x86_64 (otherwise the missing means are listed in every result's warnings):
 no network (each process has its own network namespace with only a private loopback, so the
-host's 127.0.0.1 services, other students and the internet are unreachable); no read access to the course directory, the gradebook, the instructor's HOME or
-other students' scratch copies; nothing persists from one notebook or test to the next; time,
+host's 127.0.0.1 services, other students and the internet are unreachable; the private
+loopback is deliberate: the HTTP assessment's tests start servers on it); no read access to
+the course directory, the gradebook, the instructor's HOME or other students' scratch copies; nothing persists from one notebook or test to the next; time,
 memory, processes, file size and output bytes are bounded; a crash or a hang costs only the
 cell or test involved; printed text, stderr, input transformers, traceback/exception hooks,
 monkeypatched checks, rebound builtins and lying ``__eq__`` change no verdict; a data test's
@@ -72,8 +75,14 @@ outcome can still be influenced through objects the test itself receives from st
 (that is the point of testing it: e.g. a class that behaves differently when it detects the
 checker). Audit hooks are not a security boundary in general (PEP 578); here they only back
 up the OS layers (seccomp, uid, namespaces, non-dumpable). A bug in CPython that lets Python
-code corrupt memory would defeat the in-process parts. Student code runs in a thread in T
-(not the main thread), so a test needing signals in student code would behave differently.
+code corrupt memory would defeat the in-process parts. Semantics that differ from a kernel:
+student code runs in a thread in T (not the main thread), so it cannot install signal
+handlers there, and ``checks.time_limit`` (SIGALRM) does not cut a slow answer short inside a
+code test: the per-test timeout does (status ``timeout``, a generic message). A notebook that
+leaves threads running gets its code tests refused (status ``error``, with the reason). Test
+cells run in their own processes, so names they assign are not visible to later cells (those
+that define functions or classes are also run in S). Without root, namespaces or seccomp the
+corresponding guarantees do not hold, and every result's warnings say which.
 """
 
 from __future__ import annotations
