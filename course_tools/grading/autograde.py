@@ -20,8 +20,8 @@ as warnings at start and recorded in every result's ``warnings``.
 
 Known limits: a code test replays the student's cells in a fresh process, so a notebook whose
 cells are slow costs that time again per group of code tests (bounded by the per-notebook
-limit); if the ``course autograde`` process itself is SIGKILLed, each worker finishes its
-current notebook (at most the notebook time limit) and then exits.
+limit). If the ``course autograde`` process itself is SIGKILLed, its workers die with it
+(``setpriv --pdeathsig``, util-linux), and with them every process they started.
 """
 
 from __future__ import annotations
@@ -73,32 +73,54 @@ class WorkerError(RuntimeError):
     pass
 
 
+def _with_pdeathsig(cmd: list[str]) -> list[str]:
+    """Kill the worker if the thread that started it (and so ``course autograde``) dies, even by
+    SIGKILL: util-linux ``setpriv --pdeathsig`` where available."""
+    import shutil
+
+    if sys.platform.startswith("linux") and shutil.which("setpriv"):
+        return ["setpriv", "--pdeathsig", "KILL", "--", *cmd]
+    return cmd
+
+
 class Worker:
     """One warm worker process (inside its namespaces), spoken to over its stdin/stdout."""
 
-    def __init__(self, caps: Capabilities, hide: list[str], preload: list[str], start_timeout: float = 60.0):
+    def __init__(self, caps: Capabilities, hide: list[str], preload: list[str], start_timeout: float = 60.0,
+                 wait: bool = True):
         import tempfile
 
         self.caps = caps
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         debug = bool(os.environ.get("COURSE_GRADE_DEBUG"))
         self.log = None if debug else tempfile.TemporaryFile(prefix="course-grade-worker-")   # its stderr, for errors
-        self.proc = subprocess.Popen(worker_command(caps), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(_with_pdeathsig(worker_command(caps)), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=None if debug else self.log, env=env, close_fds=True,
                                      start_new_session=True)
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)
         self.buf = b""
         caps_d = {k: getattr(caps, k) for k in ("root", "netns", "userns", "pidns", "mountns", "setuid", "cgroups")}
+        self.warnings: list[str] = []
         try:
             self._send({"caps": caps_d, "hide": hide, "keep": _kept_paths(), "preload": preload,
                         "probe_uid": _fresh_uid()})
-            hello = self._recv(start_timeout)
+        except WorkerError:
+            self.kill()
+            self.close()
+            raise
+        if wait:
+            self.wait_ready(start_timeout)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait for the worker's hello (it has preloaded, hidden and self-tested)."""
+        try:
+            hello = self._recv(timeout)
         except (WorkerError, ValueError):
             self.kill()
             self.close()
             raise
-        self.warnings: list[str] = list(hello.get("warnings", []))
+        self.warnings = list(hello.get("warnings", []))
 
     def _send(self, obj) -> None:
         try:
@@ -190,8 +212,21 @@ class WorkerPool:
         self.aborted = False
         for w in self.warnings:
             (announce or (lambda m: print(f"WARNING: {m}", file=sys.stderr)))(w)
-        with ThreadPoolExecutor(self.jobs) as ex:
-            started = list(ex.map(lambda _: self._start(), range(self.jobs)))
+        # launched from this thread (the worker's death signal follows the thread that forked it),
+        # started up in parallel
+        launched = [self._start(wait=False) for _ in range(self.jobs)]
+        started = []
+        for w in launched:
+            if w is not None:
+                try:
+                    w.wait_ready()
+                except (WorkerError, OSError, ValueError) as exc:
+                    self.start_error = str(exc)
+                    with self.lock:
+                        if w in self.all:
+                            self.all.remove(w)
+                    w = None
+            started.append(w)
         for w in started:
             self.idle.put(w)
         extra = sorted({m for w in started if w for m in w.warnings})
@@ -199,9 +234,9 @@ class WorkerPool:
             self.warnings.append(m)
             (announce or (lambda m: print(f"WARNING: {m}", file=sys.stderr)))(m)
 
-    def _start(self) -> Worker | None:
+    def _start(self, wait: bool = True) -> Worker | None:
         try:
-            w = Worker(self.caps, self.hide, self.preload)
+            w = Worker(self.caps, self.hide, self.preload, wait=wait)
         except (WorkerError, OSError, ValueError) as exc:
             self.start_error = str(exc)
             return None
