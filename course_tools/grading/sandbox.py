@@ -161,10 +161,39 @@ def _mount(src: str, target: str, fstype: str, flags: int, data: str = "") -> No
         raise OSError(err, f"mount {fstype or src} on {target}: {os.strerror(err)}")
 
 
-def private_worker_tmp(size: int = 64 << 20) -> None:
+def default_keep() -> list[str]:
+    """What graded code needs to see wherever it lives: Python, the virtual environment and this
+    package (a checkout cloned under /tmp must survive the private /tmp mounted over it)."""
+    here = Path(__file__).resolve().parents[1]          # course_tools/
+    return sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, str(here))})
+
+
+def _tmpfs_keeping(target: str, data: str, keep: list[str] | None = None) -> None:
+    """Mount an empty tmpfs on ``target`` and bind the ``keep`` directories that lay below it
+    back in place (through O_PATH descriptors taken before the mount hid them); the directories
+    leading to them are recreated world-searchable, so a 0700 ``mktemp -d`` parent is no obstacle."""
+    keep = default_keep() if keep is None else keep
+    prefix = target.rstrip(os.sep) + os.sep
+    inner = sorted({k for k in keep if os.path.isdir(k) and k.startswith(prefix)})
+    inner = [k for k in inner if not any(k != o and k.startswith(o + os.sep) for o in inner)]
+    fds = [(k, os.open(k, os.O_PATH | os.O_DIRECTORY)) for k in inner]
+    try:
+        _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, data)
+        for k, fd in fds:
+            os.makedirs(k, exist_ok=True)
+            rel = k[len(prefix):].split(os.sep)
+            for i in range(1, len(rel) + 1):   # the path down to k: searchable by the sandbox uid
+                os.chmod(os.path.join(target, *rel[:i]), 0o755)
+            _mount(f"/proc/self/fd/{fd}", k, "", MS_BIND | MS_REC)
+    finally:
+        for _, fd in fds:
+            os.close(fd)
+
+
+def private_worker_tmp(size: int = 64 << 20, keep: list[str] | None = None) -> None:
     """In the worker's own mount namespace: a fresh /tmp, so that nothing it creates there outlives it
     (and the host's /tmp, where other courses may keep files, is out of sight)."""
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(size)},mode=1777")
+    _tmpfs_keeping("/tmp", f"size={int(size)},mode=1777", keep)
 
 
 def hide_paths(paths: list[str], keep: list[str] = ()) -> list[str]:
@@ -213,7 +242,7 @@ def private_tmp(size: int) -> None:
     _mount("none", "/", "", MS_REC | MS_PRIVATE)
     for d in ("/tmp", "/var/tmp", "/dev/shm"):
         if os.path.isdir(d):
-            _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(size)},mode=1777")
+            _tmpfs_keeping(d, f"size={int(size)},mode=1777")
 
 
 CLONE_NEWNET = 0x40000000
