@@ -610,17 +610,29 @@ def install_seccomp(prog) -> bool:
     return _prctl(22, 2, ctypes.byref(prog), 0, 0) == 0    # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
 
 
-def remove_stale_cgroups(uids) -> int:
-    """Remove the (empty) cgroups of these notebook uids, e.g. after a worker was killed. Returns how many."""
+def remove_stale_cgroups(uids, timeout: float = 3.0) -> int:
+    """Remove the cgroups of these notebook uids (ours), e.g. after a worker was killed: their
+    processes, if any are still dying, are killed first. Returns how many were removed."""
     removed = 0
     roots = [r for r in (CGroups._pids_root(), CGroups._memory_root()) if r is not None]
-    for uid in uids:
-        for root in roots:
-            for d in root.glob(f"course-grade-*-{uid}"):
-                try:
-                    if not (d / "cgroup.procs").read_text().split():
-                        d.rmdir()
-                        removed += 1
-                except OSError:
-                    pass
+    dirs = [d for uid in uids for root in roots for d in root.glob(f"course-grade-*-{uid}")]
+    deadline = time.monotonic() + timeout
+    while dirs and time.monotonic() < deadline:
+        left = []
+        for d in dirs:
+            try:
+                pids = [int(x) for x in (d / "cgroup.procs").read_text().split()]
+                if pids:
+                    kill_pids(pids)
+                    left.append(d)
+                    continue
+                d.rmdir()
+                removed += 1
+            except FileNotFoundError:
+                pass
+            except OSError:
+                left.append(d)
+        dirs = left
+        if dirs:
+            time.sleep(0.05)
     return removed
