@@ -16,6 +16,7 @@ the chosen option is right or wrong. Where widgets cannot render (nbval, nbconve
 terminal) the same questions print as text with lettered options.
 """
 
+from course_tools.quiz.bank import check_answer, load_quiz, self_check
 from course_tools.quiz.core import Option, Question, Quiz
 
-__all__ = ["Option", "Question", "Quiz"]
+__all__ = ["Option", "Question", "Quiz", "self_check", "check_answer", "load_quiz"]

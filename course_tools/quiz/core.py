@@ -79,6 +79,8 @@ class Quiz:
     def __init__(self, questions: Sequence[Question], title: str = "Self-check") -> None:
         self.questions = list(questions)
         self.title = title
+        self.keys: list[str] = []          # "<slug>:<id>" per question, when loaded from a bank
+        self.hint = "quiz.check(question_number, 'letter')"
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -86,7 +88,7 @@ class Quiz:
     def as_text(self) -> str:
         parts = [f"{self.title} ({len(self)} questions)"]
         parts += [q.as_text(i + 1) for i, q in enumerate(self.questions)]
-        parts.append("Check an answer with quiz.check(question_number, 'letter'), e.g. quiz.check(1, 'b').")
+        parts.append(f"Check an answer with {self.hint}.")
         return "\n\n".join(parts)
 
     def check(self, number: int, letter: str) -> bool:

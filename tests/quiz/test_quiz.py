@@ -57,3 +57,46 @@ def test_widget_builds_and_answers(monkeypatch):
     radio.value = "b"
     button.click()
     assert "Correct" in out.value
+
+
+def test_every_bank_loads_and_every_lesson_part_exists():
+    """Does every question bank parse, with one correct option and an explanation per option, and does every
+    self_check(...) call in a lesson name a bank and part that exist?"""
+    import json
+    import re
+    from pathlib import Path
+
+    from course_tools.quiz.bank import bank_slugs, load_bank, load_quiz
+
+    for slug in bank_slugs():
+        assert load_bank(slug), f"{slug}.toml has no questions"
+    root = Path(__file__).resolve().parents[2] / "notebooks"
+    for nb_path in sorted(root.glob("[0-9][0-9]_*.ipynb")):
+        src = "\n".join("".join(c["source"]) for c in json.loads(nb_path.read_text())["cells"])
+        for slug, part in re.findall(r'self_check\("([^"]+)"(?:,\s*"([^"]+)")?\)', src):
+            assert len(load_quiz(slug, part or "main")) > 0
+
+
+def test_check_answer_explains_the_chosen_option(capsys):
+    """Can a learner without widgets check an answer to a bank question by number and letter?"""
+    from course_tools.quiz.bank import check_answer, load_quiz
+
+    quiz = load_quiz("08_caching")
+    right = quiz.questions[0].answer
+    assert check_answer("08_caching", 1, right) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_bank_errors_name_the_problem(tmp_path, monkeypatch):
+    """Does a malformed bank fail with a message naming the file and the question?"""
+    from course_tools.quiz import bank
+
+    (tmp_path / "zz.toml").write_text('[[question]]\nid = "x"\nprompt = "p"\noptions = [{ text = "a", why = "w" }, '
+                                      '{ text = "b", why = "w" }]\n')
+    monkeypatch.setattr(bank, "BANK_DIR", tmp_path)
+    bank._load.cache_clear()
+    try:
+        with pytest.raises(bank.BankError, match=r"zz.toml, question 1 \(x\).*exactly one correct"):
+            bank.load_bank("zz")
+    finally:
+        bank._load.cache_clear()
