@@ -57,7 +57,11 @@ def test_lesson_structure(path):
     assert all_code.count("seed(") == 1, "seed exactly once, in the set-up cell"
     headings = [line for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines() if line.startswith("#")]
     assert any("Recap" in h for h in headings), "a lesson ends with a Recap"
-    assert "Quiz(" in all_code and ".show()" in all_code, "a lesson ends with a self-check quiz"
+    assert re.search(r'self_check\("' + re.escape(path.stem) + r'"', all_code), (
+        f'a lesson ends with a self-check from its question bank: self_check("{path.stem}")')
+    assert not re.search(r"correct\s*=\s*True|\bOption\(|\bQuiz\(", all_code), (
+        "self-check questions, the right option and explanations live in course_tools/quiz/banks/, "
+        "never in a lesson's visible code")
     cited = set(re.findall(r"\b2\.[1-8]\.\d\b", "\n".join(c.source for c in nb.cells)))
     assert cited <= set(OBJECTIVES), f"unknown objective ids: {cited - set(OBJECTIVES)}"
 
