@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 GENERATED = {"release", "submitted", "autograded", "feedback", ".ipynb_checkpoints"}
 
-LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+LESSONS = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if p.name != "00_start.ipynb")
 ALL_NOTEBOOKS = [p for p in NOTEBOOKS.rglob("*.ipynb") if not GENERATED & set(p.relative_to(NOTEBOOKS).parts)]
 CHAPTER_BY_SLUG = {c.slug: c for c in CHAPTERS}
 
