@@ -21,7 +21,7 @@ from course_tools.net.api import ShopAPI
 from course_tools.net.http import HTTPServer
 from course_tools.net.wire import NoResponse, Relay, send
 
-__all__ = ["fresh_shop", "lost_response", "LostResponse", "LOST", "JSON"]
+__all__ = ["fresh_shop", "lost_response", "LostResponse", "describe_orders", "LOST", "JSON"]
 
 JSON = {"Content-Type": "application/json"}
 LOST = "no response (lost on the way back)"
@@ -34,6 +34,11 @@ def fresh_shop(rng: random.Random | None = None) -> ShopAPI:
     api.ship(2)
     api.next_id = 3
     return api
+
+
+def describe_orders(orders: dict[int, dict]) -> str:
+    """``{1: {"item": "tea", "qty": 2}}`` -> ``"1: tea x2"``, one entry per order in id order."""
+    return ", ".join(f"{k}: {v['item']} x{v['qty']}" for k, v in sorted(orders.items())) or "none"
 
 
 @dataclass

@@ -313,7 +313,7 @@ def recorded_handshake(flow) -> list[tuple[str, str, str, str]]:
             name = {1: "ClientHello", 2: "ServerHello"}.get(r.payload[0] if r.payload else -1, "handshake")
             return f"{name} ({r.length} B, in clear)", "normal"
         if r.type == "change_cipher_spec":
-            return "change_cipher_spec (compatibility, ignored)", "normal"
+            return "change_cipher_spec (ignored)", "normal"
         return f"{encrypted_as} ({r.length} B)", "encrypted"
 
     arrows = []

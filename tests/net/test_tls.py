@@ -123,7 +123,7 @@ def test_recorded_handshake_follows_the_protocol_order_whatever_the_chunking(ca)
     first_client_again = senders.index("client", 1)
     assert arrows[0][2].startswith("ClientHello") and arrows[1][2].startswith("ServerHello")
     assert set(senders[1:first_client_again]) == {"server"}
-    assert [a[2] for a in arrows].count("change_cipher_spec (compatibility, ignored)") == 2
+    assert [a[2] for a in arrows].count("change_cipher_spec (ignored)") == 2
     assert arrows[first_client_again][2].startswith("change_cipher_spec")
     assert arrows[first_client_again + 1][2].startswith("Finished")
     assert all(a[3] == "encrypted" for a in arrows if a[2].startswith(("encrypted", "Finished", "HTTP", "ticket")))
