@@ -55,3 +55,24 @@ def test_step_through_widget(capsys):
     w.update()
     assert "acquire A" in capsys.readouterr().out
     assert w.children[1].max == max(len(t.events) for t in traces.values())
+
+
+def test_the_two_deadlock_pictures_say_which_graph_they_are():
+    """Regression: the picture was a resource-allocation graph (threads and locks, with a
+    holds/waits legend) while the text defines the wait-for graph. Does kind="wait-for" draw
+    threads only, one arrow per wait-for edge, and does each picture name its graph?"""
+    from matplotlib.text import Annotation
+
+    program = Program({"T1": take("A", "B"), "T2": take("B", "A")}, locks="AB")
+    trace = run(program, ["T1", "T2"])
+    wf = draw_wait_for(trace)
+    ax = wf.axes[0]
+    arrows = [c for c in ax.get_children() if isinstance(c, Annotation) and c.arrow_patch is not None]
+    assert ax.get_title(loc="left").startswith("wait-for graph") and len(arrows) == 2
+    assert {t.get_text() for t in ax.texts} >= {"T1", "T2", "waits for A", "waits for B"}
+    assert not ({"A", "B"} & {t.get_text() for t in ax.texts})       # no lock nodes
+    ra = draw_wait_for(trace, kind="resource")
+    ax = ra.axes[0]
+    assert ax.get_title(loc="left").startswith("resource-allocation graph")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["lock → thread: is held by", "thread → lock: waits for"]
+    plt.close("all")
