@@ -196,9 +196,12 @@ def _draw_wait_for_only(trace: Trace, ax, title: str | None):
             ax.annotate("", xy=pos[u], xytext=pos[t],
                         arrowprops=dict(arrowstyle="-|>", color=PALETTE[3] if red else "#444444", lw=2.2 if red else 1.4,
                                         shrinkA=18, shrinkB=18, connectionstyle="arc3,rad=0.15"))
+            # the label sits on the side the arc bows to, just outside the curve, so two opposite
+            # edges between the same threads stay apart
             (x0, y0), (x1, y1) = pos[t], pos[u]
-            ax.text((x0 + x1) / 2 * 1.15, (y0 + y1) / 2 * 1.15, f"waits for {trace.waiting[t]}", ha="center",
-                    va="center", fontsize=8, color=PALETTE[3] if red else "#444444")
+            ax.text((x0 + x1) / 2 - 0.15 * (y1 - y0), (y0 + y1) / 2 + 0.15 * (x1 - x0), f"waits for {trace.waiting[t]}",
+                    ha="center", va="center", fontsize=8, color=PALETTE[3] if red else "#444444",
+                    bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"})
     _draw_nodes(ax, pos, ordered, threads, title or "wait-for graph", cycle)
     return ax.figure
 
