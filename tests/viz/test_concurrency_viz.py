@@ -76,3 +76,31 @@ def test_the_two_deadlock_pictures_say_which_graph_they_are():
     assert ax.get_title(loc="left").startswith("resource-allocation graph")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["lock → thread: is held by", "thread → lock: waits for"]
     plt.close("all")
+
+
+def test_legends_never_overlap_titles():
+    """Every concurrency figure with a legend keeps it clear of every axes title."""
+    from course_tools.net.concurrency import CoreUse
+    from course_tools.viz.concurrency import plot_core_use
+
+    program = Program({"T1": take("A", "B"), "T2": take("B", "A")}, locks="AB")
+    figs = [
+        plot_pool({"a": simulate_pool(30, capacity=2, rng=random.Random(1)),
+                   "b": simulate_pool(30, capacity=2, rng=random.Random(1), acquire_timeout=0.2)}),
+        plot_core_use([CoreUse("threads", 1, 1.0, 1.0), CoreUse("processes", 2, 1.8, 1.0)], cores=2),
+        draw_wait_for(run(program, ["T1", "T2"]), kind="resource"),
+    ]
+    for fig in figs:
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+        assert legends
+        for legend in legends:
+            box = legend.get_window_extent(r)
+            for ax in fig.axes:
+                for loc in ("left", "center", "right"):
+                    title = ax.get_title(loc=loc)
+                    if title:
+                        t = {"left": ax._left_title, "center": ax.title, "right": ax._right_title}[loc]
+                        assert not box.overlaps(t.get_window_extent(r)), title
+        plt.close(fig)
