@@ -124,6 +124,9 @@ def test_recorded_handshake_follows_the_protocol_order_whatever_the_chunking(ca)
     assert arrows[0][2].startswith("ClientHello") and arrows[1][2].startswith("ServerHello")
     assert set(senders[1:first_client_again]) == {"server"}
     assert [a[2] for a in arrows].count("change_cipher_spec (ignored)") == 2
+    # RFC 9846 Appendix E.4: the server's dummy record right after its first handshake message,
+    # the client's right before its second flight
+    assert arrows[2][:2] == ("server", "client") and arrows[2][2].startswith("change_cipher_spec")
     assert arrows[first_client_again][2].startswith("change_cipher_spec")
     assert arrows[first_client_again + 1][2].startswith("Finished")
     assert all(a[3] == "encrypted" for a in arrows if a[2].startswith(("encrypted", "Finished", "HTTP", "ticket")))
