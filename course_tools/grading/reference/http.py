@@ -1,9 +1,10 @@
 """Checks for the HTTP assessment (01_http): reference solutions and the loopback servers hidden tests use.
 
 - :func:`request_with_retries` — the exercise's retry policy: an attempt fails on a lost
-  response, 429 or 503; every method is retried after a 429 or 503 (answers that say the
-  request was not handled, RFC 6585 §4, RFC 9110 §15.6.4), but only idempotent methods after
-  a lost response (RFC 9110 §9.2.2); exponential backoff, ``Retry-After`` honoured (§10.2.3).
+  response, 429 or 503; every method is retried after a 429 or 503 (answers the exercise's
+  policy reads as refusals: too many requests, RFC 6585 §4; unable to handle it now, RFC 9110
+  §15.6.4), but only idempotent methods after a lost response (RFC 9110 §9.2.2); exponential
+  backoff, ``Retry-After`` honoured (§10.2.3).
 - :func:`make_conditional_handler` — answers conditional GETs with ``304`` (RFC 9110 §13.1.2).
 - :class:`ScriptedService` — a real loopback server whose answers follow a script, one entry
   per attempt (``503``, ``429``, ``"drop"`` = the server acts but the response is lost).
@@ -182,14 +183,14 @@ def check_non_idempotent_policy(fn, *, question: object = "?") -> None:
                         "caller can decide, e.g. by checking the order list).")
     got = run_retry_client(fn, "PATCH", [(429, 1), "drop"], question=question)
     if got[2] == 1:
-        _fail(question, "a PATCH answered 429 was not retried: a 429 says the request was not handled, and "
-                        "the exercise's policy retries every method after one.")
+        _fail(question, "a PATCH answered 429 was not retried: the exercise's policy reads a 429 as a refusal "
+                        "and retries every method after one.")
     if got[2] != 2 or got[3] != 1 or got[0] != "ConnectionError":
         _fail(question, "a PATCH whose second attempt lost its response was sent a third time: after a lost "
                         "response a non-idempotent request is never sent again.")
     got = run_retry_client(fn, "POST", [503, (503, 4)], base_delay=0.5, question=question)
     if (got[0], got[2], got[3], [float(d) for d in got[1]]) != (201, 3, 1, [0.5, 4.0]):
-        _fail(question, "a POST answered 503 twice should be retried (503 says the server did not handle it) "
+        _fail(question, "a POST answered 503 twice should be retried (the policy reads a 503 as a refusal) "
                         "with the usual delays, and succeed once on attempt 3.")
 
 
@@ -220,8 +221,8 @@ def compare_retry_client(fn, *, seed: int = 2026, n: int = 14, question: object 
             _fail(question, f"in a randomized scenario a {method} was sent again after its response was lost: "
                             "the server had already acted, so the retry acted twice.")
         if method not in IDEMPOTENT and got[2] < want[2]:
-            _fail(question, f"in a randomized scenario a {method} was not retried after a 429 or 503: those "
-                            "answers say the request was not handled, so the policy retries every method.")
+            _fail(question, f"in a randomized scenario a {method} was not retried after a 429 or 503: the "
+                            "policy reads those answers as refusals and retries every method after them.")
         if got[2] != want[2]:
             _fail(question, f"in a randomized {method} scenario your client made a different number of attempts "
                             "than the rules give (count the attempts against max_attempts, and which failures retry).")
