@@ -117,3 +117,12 @@ def test_a_content_hash_etag_of_any_spelling_passes():
         return handler
     check_etag_tracks_bytes(md5_handler, question=20)
     compare_conditional_handler(md5_handler, seed=2103, n=5, question=22)
+
+
+def test_a_handler_that_copies_the_documents_once_loses_the_points():
+    """The documents change between requests (through a test-owned mapping, so the check never
+    reaches into the learner's objects): a handler that snapshots them at creation serves stale bytes."""
+    def snapshot(documents):
+        return make_conditional_handler(dict(documents))
+    with pytest.raises(AnswerError, match="no longer match"):
+        check_etag_tracks_bytes(snapshot, question=20)

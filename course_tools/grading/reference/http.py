@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+from collections.abc import Mapping
 from typing import Callable, Iterable, Sequence
 
 from course_tools.grading.checks import AnswerError
@@ -26,7 +27,7 @@ from course_tools.net.wire import Relay, send
 
 __all__ = ["IDEMPOTENT", "RETRY_STATUSES", "request_with_retries", "make_conditional_handler", "ScriptedService",
            "SleepRecorder", "compare_retry_client", "compare_conditional_handler", "conditional_exchange",
-           "run_retry_client", "check_non_idempotent_policy", "check_etag_tracks_bytes"]
+           "run_retry_client", "check_non_idempotent_policy", "check_etag_tracks_bytes", "Documents"]
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "QUERY"})
 RETRY_STATUSES = frozenset({429, 503})
@@ -251,6 +252,28 @@ def conditional_exchange(handler, requests: Iterable[tuple[str, str, dict]], doc
     return out
 
 
+class Documents(Mapping):
+    """The ``documents`` a hidden check hands to ``make_handler``: a test-owned, read-only
+    mapping (``get``, ``[]``, ``in``, iteration) whose contents only the test changes, with
+    :meth:`put`. The learner's handler reads the *current* bytes through it on every request,
+    so a change between requests is seen without the test reaching into the learner's objects."""
+
+    def __init__(self, initial: dict[str, bytes]) -> None:
+        self._docs = dict(initial)
+
+    def put(self, path: str, body: bytes) -> None:
+        self._docs[path] = body
+
+    def __getitem__(self, path: str) -> bytes:
+        return self._docs[path]
+
+    def __iter__(self):
+        return iter(list(self._docs))
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+
 def _same_length_change(body: bytes) -> bytes:
     """Different bytes of the same length (the last byte changed): an ETag made from the
     length, or from anything but the content, cannot tell them apart."""
@@ -263,12 +286,12 @@ def check_etag_tracks_bytes(make_handler, *, question: object = "?") -> None:
     """The ETag must change with the bytes — including a change that keeps the length — and
     come back when the bytes do; a stale tag must then get a 200 with the new bytes."""
     original = b"alpha " * 100
-    docs = {"/docs/a": original}
+    docs = Documents({"/docs/a": original})
     handler = make_handler(docs)
     [(_, etag, _, _)] = conditional_exchange(handler, [("GET", "/docs/a", {})])
     for new, what in ((b"alpha, revised", "a different length"),
                       (_same_length_change(original), "the same length")):
-        docs["/docs/a"] = new
+        docs.put("/docs/a", new)
         [(status, tag, body, _)] = conditional_exchange(handler, [("GET", "/docs/a", {"If-None-Match": etag})])
         if status != 200 or body != new:
             _fail(question, f"after the document changed (to {what}), the old ETag must no longer match: "
@@ -276,7 +299,7 @@ def check_etag_tracks_bytes(make_handler, *, question: object = "?") -> None:
         if tag == etag:
             _fail(question, f"the ETag must change when the document's bytes change, even when the new bytes "
                             f"have {what}: derive it from the content (a hash), not from its size.")
-    docs["/docs/a"] = original
+    docs.put("/docs/a", original)
     [(status, tag, _, _)] = conditional_exchange(handler, [("GET", "/docs/a", {"If-None-Match": etag})])
     if status != 304 or tag != etag:
         _fail(question, "the same bytes must give the same ETag again.")
@@ -287,8 +310,8 @@ def compare_conditional_handler(make_handler, *, seed: int = 2026, n: int = 6, q
     rng = random.Random(seed)
     for _ in range(n):
         names = [f"/docs/{c}" for c in rng.sample("abcdefgh", 3)]
-        docs_a = {p: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))) for p in names}
-        docs_b = dict(docs_a)
+        docs_a = Documents({p: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))) for p in names})
+        docs_b = Documents(dict(docs_a))
         mine, ref = make_handler(docs_a), make_conditional_handler(docs_b)
         plan = []
         for _ in range(10):
@@ -302,7 +325,8 @@ def compare_conditional_handler(make_handler, *, seed: int = 2026, n: int = 6, q
                     # the client holds the current tag; then the bytes change but not their length
                     old_tag = send(s1.url, "GET", path).header("ETag")
                     new = _same_length_change(docs_a[path])
-                    docs_a[path] = docs_b[path] = new
+                    docs_a.put(path, new)
+                    docs_b.put(path, new)
                     if old_tag:
                         got = send(s1.url, "GET", path, headers={"If-None-Match": old_tag})
                         if got.status != 200 or got.body != new:
@@ -311,8 +335,8 @@ def compare_conditional_handler(make_handler, *, seed: int = 2026, n: int = 6, q
                     kind = "current"
                 if kind == "change" and path in docs_a:
                     new = docs_a[path] + b"!"
-                    docs_a[path] = new
-                    docs_b[path] = new
+                    docs_a.put(path, new)
+                    docs_b.put(path, new)
                     kind = "current"
                 got_first = send(s1.url, "GET", path)
                 want_first = send(s2.url, "GET", path)
