@@ -102,11 +102,11 @@ class LeakyBucket:
         self.capacity = _positive_int("capacity", capacity)
         self.clock = clock
         self.departures: list[float] = []
-        self._queue: deque[float] = deque()   # departure times of requests not yet gone
+        self._queue: deque[float] = deque()   # when each queued request's service slot ends
 
     def _drain(self) -> None:
         now = self.clock()
-        while self._queue and self._queue[0] <= now + EPS:
+        while self._queue and self._queue[0] <= now + EPS:   # its slot [leave, leave + 1/rate) is over
             self._queue.popleft()
 
     def allow(self) -> bool:
@@ -116,7 +116,7 @@ class LeakyBucket:
         now = self.clock()
         last = self.departures[-1] if self.departures else -math.inf
         leave = max(now, last + 1 / self.rate)
-        self._queue.append(leave)
+        self._queue.append(leave + 1 / self.rate)
         self.departures.append(leave)
         return True
 

@@ -68,7 +68,7 @@ class EventsDB:
     def _authorize(self, action, arg1, arg2, dbname, source):
         if action == sqlite3.SQLITE_SELECT:
             return sqlite3.SQLITE_OK
-        if action == sqlite3.SQLITE_READ and arg1 == "events" and dbname == "main":
+        if action == sqlite3.SQLITE_READ and arg1 == "events" and dbname in ("main", None):
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _ALLOWED_FUNCTIONS:
             return sqlite3.SQLITE_OK
