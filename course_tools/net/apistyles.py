@@ -159,6 +159,8 @@ def _json(obj: object) -> bytes:
 class RestShop:
     """The shop as resources. ``GET /orders/N``, ``/customers/N``, ``/orders/N/items``,
     ``/orders?after=N&limit=K``, and the versioned ``/v1/orders/N`` and ``/v2/orders/N``.
+    ``/feed/next`` is a deliberately *stateful* endpoint (the server remembers where each
+    client is), to show what breaks when a second replica answers.
 
     Versions of the order representation (objective 2.2.3):
 
@@ -175,6 +177,16 @@ class RestShop:
     def __init__(self, store: ShopStore, *, additive: bool = False) -> None:
         self.store = store
         self.additive = additive
+        self.sessions: dict[str, int] = {}     # only for the stateful anti-example /feed/next
+
+    def _stateful_next(self, request: Request) -> Response:
+        """The anti-example: the server remembers each client's position (no cursor in the request)."""
+        client = request.headers.get("Client-Id") or request.client[0]
+        after = self.sessions.get(client, 0)
+        ids = [k for k in sorted(self.store.orders) if k > after][:5]
+        if ids:
+            self.sessions[client] = ids[-1]
+        return Response.json(200, {"orders": ids})
 
     def __call__(self, request: Request) -> Response:
         path = request.path.split("?", 1)[0].rstrip("/")
@@ -207,6 +219,8 @@ class RestShop:
             body = {"orders": [{"id": i, "_links": {"self": {"href": f"/orders/{i}"}}} for i in ids],
                     "_links": {"next": {"href": f"/orders?after={ids[-1]}&limit={limit}"}} if ids else {}}
             return self._cacheable(request, body)
+        if path == "/feed/next":
+            return self._stateful_next(request)
         if path == "":
             return self._cacheable(request, {"_links": {"orders": {"href": "/orders"}}})
         return Response.json(404, {"detail": "no such resource"})

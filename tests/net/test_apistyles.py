@@ -132,3 +132,17 @@ def test_websocket_server_closes_open_connections_on_exit(store):
         feed.stop()
         with pytest.raises(Exception):
             ws.recv(timeout=5)
+
+
+def test_stateful_endpoint_breaks_across_replicas_stateless_cursor_does_not(store):
+    """Two replicas, requests alternating: server-side position restarts; the ?after= cursor does not."""
+    with HTTPServer(RestShop(store)) as a, HTTPServer(RestShop(store)) as b:
+        hdr = {"Client-Id": "c1"}
+        stateful = [send(srv.url, "GET", "/feed/next", headers=hdr).json()["orders"] for srv in (a, b, a, b)]
+        link, stateless = "/orders?limit=5", []
+        for srv in (a, b, a, b):
+            page = send(srv.url, "GET", link).json()
+            stateless.append([o["id"] for o in page["orders"]])
+            link = page["_links"]["next"]["href"]
+    assert stateful == [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5], [6, 7, 8, 9, 10], [6, 7, 8, 9, 10]]
+    assert stateless == [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10], [11, 12, 13, 14, 15], [16, 17, 18, 19, 20]]
