@@ -379,7 +379,18 @@ class GraphQLShop:
                        "customers": DataLoader(self.store.customers_by_ids)}
             return await graphql(self.schema, query, variable_values=variables, context_value=context)
 
-        result = asyncio.run(run())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:                      # no loop in this thread (a server thread, a script)
+            result = asyncio.run(run())
+        else:                                     # inside a running loop (a Jupyter kernel): own thread
+            box: list = []
+            worker = threading.Thread(target=lambda: box.append(asyncio.run(run())), name="course-graphql")
+            worker.start()
+            worker.join()
+            if not box:
+                raise RuntimeError("the GraphQL execution thread failed")
+            result = box[0]
         out: dict = {"data": result.data}
         if result.errors:
             out["errors"] = [e.formatted for e in result.errors]

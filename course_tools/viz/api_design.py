@@ -44,7 +44,6 @@ def plot_push_vs_poll(polls: Sequence, push, *, title: str = "Polling vs push"):
     a2.plot(xs, [o.useless for o in polls], marker="x", ls="--", label="polls that found nothing", color=PALETTE[3])
     a2.axhline(push.requests, color=PALETTE[0], label="messages pushed")
     a2.set_xscale("log")
-    a2.set_yscale("log")
     a2.set_xlabel("polling interval (s)")
     a2.set_ylabel("messages")
     a2.set_title("cost")
@@ -58,8 +57,6 @@ def plot_page_cost(depths: Sequence[int], series: Mapping[str, Sequence[float]],
     fig, ax = new_figure()
     for i, (name, ys) in enumerate(series.items()):
         ax.plot(depths, ys, marker="o", label=name, color=PALETTE[i])
-    ax.set_xscale("symlog", linthresh=100)
-    ax.set_yscale("log")
     ax.set_xlabel("rows before the page (depth)")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -67,20 +64,17 @@ def plot_page_cost(depths: Sequence[int], series: Mapping[str, Sequence[float]],
     return ax
 
 
-def plot_limiters(replays: Sequence, *, duration: float, bin_seconds: float = 1.0, offered=None,
-                  title: str = "Requests passed on per second"):
-    """One row per limiter: requests reaching the server per ``bin_seconds`` (leaky bucket:
-    when they leave the queue)."""
-    import numpy as np
-
-    fig, axes = new_figure(1, len(replays), width=9, height=1.35 * len(replays) + 0.6, sharex=True)
-    bins = np.arange(0, duration + bin_seconds, bin_seconds)
-    for ax, r in zip(np.atleast_1d(axes), replays):
-        if offered is not None:
-            ax.hist(offered, bins=bins, color="#BBBBBB", label="offered")
-        ax.hist(r.served_at, bins=bins, color=LIMITER_COLOURS.get(r.name, PALETTE[0]), label=r.name)
-        ax.set_ylabel("req/s", fontsize=8)
-        ax.legend(loc="upper right", fontsize=8)
-    np.atleast_1d(axes)[-1].set_xlabel("time (s, virtual)")
-    fig.suptitle(title)
-    return fig
+def plot_limiters(replays: Sequence, *, offered=None, title: str = "Requests passed on to the server"):
+    """Cumulative requests reaching the server over time, one line per limiter (leaky bucket:
+    when they leave its queue); ``offered`` (arrival times) drawn in grey for reference."""
+    fig, ax = new_figure(width=8, height=4)
+    if offered is not None:
+        ax.step(sorted(offered), range(1, len(offered) + 1), where="post", color="#AAAAAA", ls="--", label="offered")
+    for r in replays:
+        ts = sorted(r.served_at)
+        ax.step(ts, range(1, len(ts) + 1), where="post", color=LIMITER_COLOURS.get(r.name, PALETTE[0]), label=r.name)
+    ax.set_xlabel("time (s, virtual)")
+    ax.set_ylabel("requests so far")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    return ax
