@@ -147,7 +147,7 @@ def order_as_dict(store: ShopStore, oid: int) -> dict:
 # --------------------------------------------------------------------------------------
 
 DEPRECATION_DATE = 1767225600          # 2026-01-01T00:00:00Z, as an RFC 9745 Date (@epoch seconds)
-SUNSET_DATE = "Wed, 30 Jun 2027 00:00:00 GMT"   # an HTTP-date (RFC 8594 §3)
+SUNSET_DATE = "Wed, 30 Jun 2027 00:00:00 GMT"   # an HTTP-date (RFC 8594)
 V2_MEDIA = "application/vnd.courseshop.v2+json"
 DATE_V2 = "2026-06-01"                 # date-based versions: requests pinned before it get v1
 
@@ -260,9 +260,9 @@ class RestShop:
         headers = {"Vary": "Accept, Shop-Version"}
         if version == "v1":
             headers.update({
-                "Deprecation": f"@{DEPRECATION_DATE}",                          # RFC 9745 §2
-                "Sunset": SUNSET_DATE,                                          # RFC 8594 §3
-                "Link": '</docs/migrate-to-v2>; rel="deprecation"; type="text/html"',  # RFC 9745 §3
+                "Deprecation": f"@{DEPRECATION_DATE}",                          # RFC 9745
+                "Sunset": SUNSET_DATE,                                          # RFC 8594
+                "Link": '</docs/migrate-to-v2>; rel="deprecation"; type="text/html"',  # RFC 9745
             })
         return self._cacheable(request, body, **headers)
 

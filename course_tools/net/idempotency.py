@@ -4,8 +4,8 @@
         pay(relay.url, {"amount": 500, "currency": "GBP"}, key="k-1", retries=2)
 
 ``PaymentAPI(redis=None)`` is the naive endpoint: every POST charges. With a Redis client it
-follows the IETF Idempotency-Key draft (draft-ietf-httpapi-idempotency-key-header, §2 and
-§2.7) and Stripe's documented behaviour:
+follows the IETF Idempotency-Key draft (draft-ietf-httpapi-idempotency-key-header) and
+Stripe's documented behaviour:
 
 1. No ``Idempotency-Key`` on ``POST /payments`` -> **400**.
 2. The key is *claimed before any work* with one atomic ``SET key value NX EX ttl``
@@ -18,7 +18,9 @@ follows the IETF Idempotency-Key draft (draft-ietf-httpapi-idempotency-key-heade
 5. Keys expire after ``ttl`` seconds (24 h by default, Stripe's documented minimum before
    pruning); the policy is published at ``GET /payments/idempotency-policy``.
 
-``charges`` counts the payments actually made, so experiments count double charges.
+One deliberate difference from Stripe, which saves the result once execution begins (500s
+included): if the charge itself raises, this endpoint deletes the claim, so a retry may run
+the work again. ``charges`` counts the payments actually made, so experiments count double charges.
 :meth:`PaymentAPI.hold` pauses the next charge until released, so an experiment can send a
 retry *while* the first request is in flight, by design rather than by timing luck.
 """
