@@ -146,3 +146,14 @@ def test_stateful_endpoint_breaks_across_replicas_stateless_cursor_does_not(stor
             link = page["_links"]["next"]["href"]
     assert stateful == [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5], [6, 7, 8, 9, 10], [6, 7, 8, 9, 10]]
     assert stateless == [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10], [11, 12, 13, 14, 15], [16, 17, 18, 19, 20]]
+
+
+def test_proto_is_compiled_in_memory_and_nothing_generated_is_committed():
+    """The .proto is compiled at import time (grpcio-tools), so no *_pb2*.py can go stale."""
+    from course_tools.net.apistyles import PROTO_DIR
+
+    pb, services = load_protos()
+    assert pb.Order.DESCRIPTOR.full_name == "courseshop.Order"
+    assert [m.name for m in pb.DESCRIPTOR.services_by_name["Shop"].methods] == ["GetOrder", "WatchOrder", "SlowGetOrder"]
+    assert not list(PROTO_DIR.glob("*_pb2*.py")) and not list(PROTO_DIR.parent.glob("*_pb2*.py"))
+    assert load_protos() is load_protos()
