@@ -51,7 +51,7 @@ def s256(verifier: str) -> str:
 
 
 def redirect_uri_allowed(registered: list[str], given: str, mode: str = "exact") -> bool:
-    """Exact string comparison (RFC 9700 §4.1.3) — or the prefix match it warns against."""
+    """Exact string comparison (RFC 9700 §2.1) — or the prefix match it warns against."""
     if mode == "exact":
         return given in registered
     if mode == "prefix":
@@ -98,11 +98,14 @@ class Trace:
         resp = send(base, method, path, headers=hdrs, body=body)
         loc = resp.header("Location")
         where = f" → {urlsplit(loc).path}" if loc else ""
-        if resp.status >= 400:
-            try:
-                where = f" {json.loads(resp.body).get('error', '')}"
-            except (ValueError, AttributeError):
-                pass
+        try:
+            doc = json.loads(resp.body) if resp.body else None
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and resp.status >= 400:
+            where = f" {doc.get('error', '')}"
+        elif isinstance(doc, dict) and "access_token" in doc:
+            where = " " + " + ".join(k for k in ("access_token", "id_token", "refresh_token") if k in doc)
         self.add(Message(to, frm, f"{resp.status}{where}", response=True))
         return resp
 

@@ -77,7 +77,7 @@ class RefreshReuse(Exception):
 
 
 class RefreshTokens:
-    """Rotating refresh tokens with reuse detection (RFC 9700 §4.14.2).
+    """Rotating refresh tokens with reuse detection (RFC 9700 §2.2.2).
 
     Each use returns a new refresh token and invalidates the old one. All tokens descended from
     one login form a *family*; presenting an already-used token means two parties hold it (one
