@@ -350,8 +350,10 @@ class ClientApp(HTTPServer):
         pending = self.pending.pop(q.get("state", ""), None)
         if pending is None:                     # CSRF defence: the state must be one we issued
             return Response.json(400, {"error": "unknown state"})
-        if "code" not in q:
-            return Response.json(400, {"error": q.get("error", "no code")})
+        if "code" not in q:                     # the authorization server refused (RFC 6749 §4.1.2.1)
+            result = {"status": "authorization refused", "error": q.get("error", "no code")}
+            self.results.append(result)
+            return Response.json(400, result)
         form = {"grant_type": "authorization_code", "code": q["code"], "redirect_uri": self.redirect_uri,
                 "client_id": self.client_id}
         if "verifier" in pending:
