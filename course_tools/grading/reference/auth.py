@@ -27,6 +27,8 @@ import re
 from functools import lru_cache
 from typing import Callable
 
+from jwt.algorithms import RSAAlgorithm
+
 from course_tools.grading.checks import AnswerError
 
 __all__ = ["reference_validate", "reference_authorize", "reference_challenge", "reference_verify",
@@ -57,7 +59,8 @@ def _json_b64(obj: object) -> str:
 
 # ---- references ------------------------------------------------------------------------
 def reference_validate(token, keys, audience, issuer, now, leeway=0):
-    """The reference validator (same contract as the task)."""
+    """The lesson's validator with the task's signature (used by the unit tests; grading never calls it, so
+    ``course_tools.security`` can be hidden from the grading sandbox)."""
     from course_tools.security.tokens import validate
 
     return validate(token, keys, audience=audience, issuer=issuer, now=now, leeway=leeway)
@@ -164,10 +167,9 @@ def _corpus(part: str, seed: int) -> tuple[dict, list[tuple[str, str, int, int, 
         bad("a tampered payload with the original signature", f"{h}.{_json_b64({**json.loads(base64.urlsafe_b64decode(p + '==')), 'roles': ['admin']})}.{s}")
         bad("a signature removed", f"{h}.{p}.")
         bad("a token signed with another key", _token(rs, admin, key=attacker_key))
-        from course_tools.security.tokens import public_jwk
+        jwk = {**RSAAlgorithm.to_jwk(attacker_key.public_key(), as_dict=True), "kid": "mallory"}
         bad("an unknown kid with the attacker's key in the header",
-            _token({"alg": "RS256", "typ": "JWT", "kid": "mallory", "jwk": public_jwk(attacker_key.public_key(), "mallory")},
-                   admin, key=attacker_key))
+            _token({"alg": "RS256", "typ": "JWT", "kid": "mallory", "jwk": jwk}, admin, key=attacker_key))
         bad("no kid at all", _token({"alg": "RS256", "typ": "JWT"}, admin, key=issuer_key))
         bad("an HS256 token signed with a guessable secret", _token(hs, admin, secret=b"secret"))
     elif part == "claims":

@@ -56,6 +56,9 @@ def validate_jwt(token, keys, audience, issuer, now, leeway=0):
     return claims
 
 
+_correct_validate_jwt = validate_jwt      # the wrong answers below build on this, whatever `validate_jwt` is rebound to
+
+
 def naive_validate_jwt(token, keys, audience, issuer, now, leeway=0):
     """Trusts the header: alg none accepted, HS256 keyed with whatever key the kid names; claims checked."""
     h, p, s = token.split(".")[:3]
@@ -83,10 +86,10 @@ def naive_validate_jwt(token, keys, audience, issuer, now, leeway=0):
 def off_by_one_validate_jwt(token, keys, audience, issuer, now, leeway=0):
     """Correct, except that a token is still accepted at exactly exp (+ leeway)."""
     try:
-        return validate_jwt(token, keys, audience, issuer, now, leeway)
+        return _correct_validate_jwt(token, keys, audience, issuer, now, leeway)
     except ValueError as exc:
         if "expired" in str(exc):
-            claims = validate_jwt(token, keys, audience, issuer, now - 1, leeway)
+            claims = _correct_validate_jwt(token, keys, audience, issuer, now - 1, leeway)
             if now == claims["exp"] + leeway:
                 return claims
         raise
@@ -123,6 +126,9 @@ def authorize(user, action, resource):
     return 403
 
 
+_correct_authorize = authorize
+
+
 def role_only_authorize(user, action, resource):
     """Checks the role, never the owner: broken object level authorization."""
     if user is None:
@@ -135,7 +141,7 @@ def role_only_authorize(user, action, resource):
 
 def unauthenticated_for_everything_authorize(user, action, resource):
     """Answers 401 where 403 is due (a logged-in user who may not)."""
-    status = authorize(user, action, resource)
+    status = _correct_authorize(user, action, resource)
     return 401 if status == 403 else status
 
 
@@ -154,6 +160,9 @@ def verify_pkce(verifier, challenge):
     return hmac.compare_digest(make_challenge(verifier), challenge)
 
 
+_correct_challenge = make_challenge
+
+
 def hex_challenge(verifier):
     return hashlib.sha256(verifier.encode()).hexdigest()
 
@@ -164,7 +173,7 @@ def padded_verifier(octets):
 
 def lax_verify_pkce(verifier, challenge):
     """Compares the challenge but never checks the verifier's length and alphabet."""
-    return make_challenge(verifier) == challenge if verifier.isascii() else False
+    return _correct_challenge(verifier) == challenge if verifier.isascii() else False
 
 
 def lenient_parser_validate_jwt(token, keys, audience, issuer, now, leeway=0):
