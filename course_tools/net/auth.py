@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from http.cookies import SimpleCookie
 from typing import Callable
 
@@ -37,6 +38,12 @@ USERS = {
 ORDERS = {1: {"owner": "alice", "item": "mug", "total": 8},
           2: {"owner": "bob", "item": "kettle", "total": 35},
           3: {"owner": "alice", "item": "teapot", "total": 21}}
+
+
+@lru_cache(maxsize=1)
+def _user_hashes() -> dict[str, str]:
+    """Argon2id hashes of the demo passwords, computed once per process (each costs tens of ms)."""
+    return {u: hash_password(v["password"]) for u, v in USERS.items()}
 
 
 def authorize(user: dict, action: str, order: dict, *, check_ownership: bool = True) -> bool:
@@ -64,7 +71,7 @@ class OrdersAPI(HTTPServer):
         self.signer = signer or tokens.make_signer("https://login.orders.example")
         self.sessions = SessionStore(redis)
         self.deny = DenyList(redis) if deny_list else None
-        self._hashes = {u: hash_password(v["password"]) for u, v in USERS.items()}
+        self._hashes = _user_hashes()
         self.work = {"session_lookups": 0, "signature_checks": 0, "deny_list_lookups": 0}
 
     # -- authentication --------------------------------------------------------------

@@ -243,7 +243,7 @@ def attacks(signer: Signer, *, audience: str, now: float, subject: str = "alice"
                      headers={"kid": "mallory-1", "jwk": public_jwk(mallory.public_key(), "mallory-1")})
     return [
         Attack("honest token", good, "signed by the issuer, every claim right", legit=True),
-        Attack("alg: none", encode_unsigned({"alg": "none", "typ": "JWT"}, admin),
+        Attack("alg: none", encode_unsigned({"alg": "none", "typ": "JWT", "kid": signer.rsa_kid}, admin),
                "header says alg none, no signature (RFC 7518 §3.6)"),
         Attack("RS/HS confusion", confusion,
                "alg HS256, HMAC keyed with the issuer's PUBLIC key (RFC 8725 §2.1)"),
