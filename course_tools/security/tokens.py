@@ -270,6 +270,6 @@ def attack_table(validators: Mapping[str, Callable[..., dict]], cases: list[Atta
                 claims = fn(case.token, keys, audience=audience, issuer=issuer, now=now)
                 row[name] = f"ACCEPTED (role={claims.get('role')})"
             except Exception as exc:  # noqa: BLE001 - a validator's rejection is any exception
-                row[name] = f"rejected: {str(exc)[:40]}"
+                row[name] = f"rejected: {str(exc)[:60]}"
         rows.append(row)
     return rows

@@ -101,3 +101,22 @@ def test_pkce_answers(verifier, challenge, verify, loses):
 def test_rfc7636_appendix_b_constants():
     assert A.make_verifier(ref.RFC7636_OCTETS) == ref.RFC7636_VERIFIER
     assert ref.reference_challenge(ref.RFC7636_VERIFIER) == ref.RFC7636_CHALLENGE
+
+
+def test_a_validator_that_never_returns_costs_its_question_only():
+    """The check runs under time_limit, so an endless loop becomes an AnswerError for question 6."""
+    import time
+
+    import course_tools.grading.reference.auth as mod
+
+    def forever(*args):
+        while True:
+            time.sleep(0.01)
+
+    original = mod.time_limit
+    mod.time_limit = lambda seconds, question: original(0.3, question=question)
+    try:
+        with pytest.raises(AnswerError, match="Question 6: your code was still running"):
+            ref.check_validator(forever, "visible", question=6)
+    finally:
+        mod.time_limit = original

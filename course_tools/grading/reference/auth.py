@@ -19,6 +19,7 @@ Failure messages name the *kind* of token or case that went wrong, never the hid
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -29,7 +30,7 @@ from typing import Callable
 
 from jwt.algorithms import RSAAlgorithm
 
-from course_tools.grading.checks import AnswerError
+from course_tools.grading.checks import AnswerError, time_limit
 
 __all__ = ["reference_validate", "reference_authorize", "reference_challenge", "reference_verify",
            "check_validator", "check_authorize", "check_pkce_vector", "check_pkce_random", "check_pkce_verify",
@@ -47,6 +48,17 @@ RFC7636_CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
 def _fail(question: object, message: str, hint: str | None = None) -> None:
     raise AnswerError(f"Question {question}: {message}" + (f" Hint: {hint}" if hint else ""))
+
+
+def _limited(seconds: float):
+    """Run a check under ``time_limit``: a student function that never returns costs its question only."""
+    def wrap(check):
+        @functools.wraps(check)
+        def limited(*args, question: object = "?", **kwargs):
+            with time_limit(seconds, question=question):
+                return check(*args, question=question, **kwargs)
+        return limited
+    return wrap
 
 
 def _b64(data: bytes) -> str:
@@ -223,6 +235,7 @@ def _corpus(part: str, seed: int) -> tuple[dict, list[tuple[str, str, int, int, 
     return keys, cases
 
 
+@_limited(120)
 def check_validator(fn: Callable, part: str, *, seeds=(1,), question: object = "?") -> None:
     """Every honest token accepted with exactly its claims; every hostile token rejected."""
     for seed in seeds:
@@ -272,6 +285,7 @@ def _matrix(part: str, seed: int, n: int = 300):
     return cases
 
 
+@_limited(60)
 def check_authorize(fn: Callable, part: str, *, seeds=(1,), question: object = "?") -> None:
     hints = {"authn": "Who is the caller? No caller at all is a different answer from a caller who may not.",
              "roles": "Go through each role's permissions; anything not granted is refused.",
@@ -290,6 +304,7 @@ def check_authorize(fn: Callable, part: str, *, seeds=(1,), question: object = "
 
 
 # ---- PKCE ------------------------------------------------------------------------------
+@_limited(30)
 def check_pkce_vector(make_verifier: Callable, make_challenge: Callable, question: object = "?") -> None:
     v = make_verifier(RFC7636_OCTETS)
     if type(v) is not str:
@@ -303,6 +318,7 @@ def check_pkce_vector(make_verifier: Callable, make_challenge: Callable, questio
               "SHA-256 of the verifier's ASCII bytes, then base64url without padding (not hex).")
 
 
+@_limited(60)
 def check_pkce_random(make_verifier: Callable, make_challenge: Callable, *, seed: int = 1, n: int = 200,
                       question: object = "?") -> None:
     rng = random.Random(seed)
@@ -317,6 +333,7 @@ def check_pkce_random(make_verifier: Callable, make_challenge: Callable, *, seed
             _fail(question, "make_challenge is wrong for a random verifier.")
 
 
+@_limited(60)
 def check_pkce_verify(verify: Callable, *, seed: int = 1, question: object = "?") -> None:
     rng = random.Random(seed)
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
