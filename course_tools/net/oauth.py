@@ -222,6 +222,8 @@ class AuthorizationServer(HTTPServer):
                 verifier = f.get("code_verifier", "")
                 if not verifier or s256(verifier) != grant["challenge"]:
                     return Response.json(400, {"error": "invalid_grant", "error_description": "PKCE verification failed"})
+            elif "code_verifier" in f:   # PKCE downgrade: a verifier for a code issued without challenge (RFC 9700 §2.1.1)
+                return Response.json(400, {"error": "invalid_grant", "error_description": "no code_challenge was sent"})
             grant["used"] = True
         now = int(self.clock())
         access = self.signer.sign({"iss": self.issuer, "sub": grant["sub"], "aud": "photos-api", "client_id":

@@ -106,3 +106,18 @@ def test_resource_server_distinguishes_401_and_403():
                                          "exp": T0 + 60, "scope": "openid"})
         r = send(lab.api.url, "GET", "/photos", headers={"Authorization": "Bearer " + no_scope})
         assert r.status == 403 and "insufficient_scope" in r.header("WWW-Authenticate")
+
+
+def test_pkce_downgrade_is_refused():
+    """RFC 9700 §2.1.1: a token request with a code_verifier is accepted only if the authorization request
+    carried a code_challenge."""
+    with OAuthLab(clock=VirtualClock(T0), use_pkce=False) as lab:
+        codes = []
+
+        def grab(loc):
+            codes.extend(parse_qs(urlsplit(loc).query).get("code", []))
+            if codes:
+                status, body = lab.redeem(codes[0], code_verifier=new_verifier())
+                assert (status, body["error"]) == (400, "invalid_grant")
+        result = lab.run_flow(on_redirect=grab)
+        assert codes and result["status"] == "logged in"     # the refused attempt did not burn the code
