@@ -53,3 +53,24 @@ def test_unknown_participants_and_styles_are_refused():
     with pytest.raises(ValueError, match="styles"):
         sequence_diagram(["a", "b"], [Arrow("a", "b", "x", "dotted")])
     plt.close("all")
+
+
+def test_message_objects_responses_numbers_and_highlight():
+    """The OAuth lab's Message objects draw like tuples: responses dashed, numbered, an attacker highlighted."""
+    from course_tools.net.oauth import Message
+    from course_tools.viz.sequence import HIGHLIGHT
+
+    msgs = [("browser", "client", "GET /login"), Message("client", "browser", "302", True),
+            ("attacker", "client", "x" * 100)]
+    fig = sequence_diagram(None, msgs, title="t", highlight=["attacker"], number=True, max_label=20)
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[:3] == ["browser", "client", "attacker"]          # order of first mention
+    numbered = [t for t in texts if t[:2] in ("1.", "2.", "3.")]
+    assert numbered[:2] == ["1. GET /login", "2. 302"] and numbered[2].endswith("…") and len(numbered[2]) <= 24
+    styles = [p.arrow_patch.get_linestyle() for p in ax.texts if hasattr(p, "arrow_patch") and p.arrow_patch]
+    assert "--" in styles or (0, (3.7, 1.6)) in styles or any(s != "-" and s != "solid" for s in styles)
+    colours = {matplotlib.colors.to_hex(p.arrow_patch.get_edgecolor()) for p in ax.texts
+               if hasattr(p, "arrow_patch") and p.arrow_patch}
+    assert HIGHLIGHT.lower() in colours
+    plt.close(fig)
