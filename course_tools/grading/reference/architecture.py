@@ -51,7 +51,12 @@ class RecordingMethod:
 
 
 def _checkout(processor, name, amount, currency, question):
-    return _plain_dict(processor.checkout(name, amount, currency), question, "checkout")
+    try:
+        receipt = processor.checkout(name, amount, currency)
+    except Exception as exc:
+        _fail(question, f"checkout raised {type(exc).__name__} for a registered method and a valid payment.",
+              "Look the method up in the registry filled by register(); do not branch on known names.")
+    return _plain_dict(receipt, question, "checkout")
 
 
 def check_builtin_methods(make_processor, question="?") -> None:
