@@ -2,8 +2,8 @@
 
 Both are frozen dataclasses of plain fields (str, int, bytes, tuples of ``(name, value)``
 pairs), so they can be compared, logged, and passed across a process boundary as data.
-Header names are stored in lower case, as HTTP/2 and ASGI carry them (RFC 9113 §8.2.2,
-ASGI HTTP scope ``headers``); lookups are case-insensitive (RFC 9110 §5.1).
+Header names are stored in lower case, as ASGI servers pass them (ASGI HTTP connection scope,
+``headers``); lookups are case-insensitive (RFC 9110 §5.1).
 
     req = WebRequest("GET", "/api/orders", (("authorization", "Bearer t0k3n"),))
     req.header("Authorization")                  # 'Bearer t0k3n'
