@@ -31,7 +31,8 @@ def test_dependency_graph_draws_every_node_and_edge():
     """One label per node, one arrow per edge."""
     import matplotlib.pyplot as plt
 
-    fig = plot_dependencies([("a", "b"), ("a", "c")], {"a": 0, "b": 1, "c": 1}, title="t")
+    fig = plot_dependencies([("a", "b")], {"a": (0.5, 0.8), "b": (0.2, 0.2), "c": (0.8, 0.2)}, {"a": 1},
+                            creates=[("a", "c")], title="t")
     ax = fig.axes[0]
     assert sorted(t.get_text() for t in ax.texts if t.get_text()) == ["a", "b", "c"]
     assert len([c for c in ax.get_children() if type(c).__name__ == "Annotation"]) >= 2
