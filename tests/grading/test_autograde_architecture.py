@@ -4,8 +4,8 @@ exactly the points they should?
 Solution -> full marks; untouched student version -> 0; then one submission per wrong answer,
 each otherwise solved, so that the cells it fails are exactly the ones its mistake costs:
 a payment ``if/elif`` chain, a class-level registry, a checkout that charges twice, three
-middleware orders, a service that reads ``time.time()``, one that builds its own repository,
-one that rounds the days left down, and one still active at the
+middleware orders, an auth layer that trusts any token, a service that reads ``time.time()``, one
+that builds its own repository, one that rounds the days left down, and one still active at the
 exact end of the trial. One autograde batch, one module fixture.
 """
 
@@ -72,6 +72,10 @@ WRONG = {
                                      "return [errors, request_id, timing, auth]"), {"t7_test_request_id"}),
     "order_timing_innermost": (_edit("t7_answer", "return [request_id, errors, timing, auth]",
                                      "return [request_id, errors, auth, timing]"), {"t7_test_timing"}),
+    # games the visible check (a valid token works) but lets any bearer token through; with nothing
+    # refused, the timing of a refused request cannot be right either
+    "auth_trusts_any_token": (_edit("t7_answer", "            if not user:", "            if not token:"),
+                              {"t7_test_auth", "t7_test_timing"}),
     "real_time": (_edit("t8_answer", "            self.repo, self.clock, self.trial_days = repo, clock, trial_days",
                         "            import time\n"
                         "            self.repo, self.clock, self.trial_days = repo, time.time, trial_days"),
