@@ -399,6 +399,58 @@ _DIP_TESTS_CLEAN = """
 """
 
 
+_LSP_SMELLY = """
+    class OrderStore:
+        def __init__(self):
+            self.rows = {}
+        def save(self, order_id, total):
+            self.rows[order_id] = total
+        def get(self, order_id):
+            return self.rows.get(order_id)
+        def totals(self):
+            return sorted(self.rows.values())
+    def monthly_revenue(store):
+        return sum(store.totals())
+"""
+_LSP_CLEAN = """
+    class OrderReader:
+        def __init__(self, rows=None):
+            self.rows = dict(rows or {})
+        def get(self, order_id):
+            return self.rows.get(order_id)
+        def totals(self):
+            return sorted(self.rows.values())
+    class OrderStore(OrderReader):
+        def save(self, order_id, total):
+            self.rows[order_id] = total
+    def monthly_revenue(reader):
+        return sum(reader.totals())
+"""
+_LSP_REPLICA_SMELLY = """
+    class ReplicaStore(OrderStore):          # "a replica is a store", so it inherits save()...
+        def save(self, order_id, total):
+            raise PermissionError("read-only replica")
+"""
+_LSP_REPLICA_CLEAN = """
+    class ReplicaStore(OrderReader):         # it can honestly promise everything a reader promises
+        pass
+"""
+_LSP_TESTS = """
+    import stores
+    def implementations(base):
+        return [base] + base.__subclasses__()
+    def test_every_store_round_trips_a_save():       # the writable contract, run on every implementation
+        for cls in implementations(stores.OrderStore):
+            s = cls()
+            s.save(1, 500)
+            assert s.get(1) == 500, cls.__name__
+    def test_revenue_sums_totals():
+        s = stores.OrderStore()
+        s.save(1, 500); s.save(2, 700)
+        assert stores.monthly_revenue(s) == 1200
+"""
+
+
 def _isp(store: str, iface: str, fake: str, changed: bool) -> Design:
     src = store.format(extra_abstract=_ISP_ABSTRACT if changed else "", extra_impl=_ISP_IMPL if changed else "")
     return Design({"store": src, "report": _ISP_REPORT}, _ISP_TESTS.format(iface=iface, fake_methods=fake))
@@ -423,6 +475,14 @@ CASES: dict[str, Case] = {
                _OCP_TESTS),
         Design({"payments": _OCP_CLEAN}, _OCP_TESTS),
         Design({"payments": _OCP_CLEAN + _OCP_VOUCHER_CLASS}, _OCP_TESTS),
+    ),
+    "LSP": Case(
+        "LSP", "a read-only replica inherits from the writable store and refuses save()",
+        "serve the monthly report from a read replica",
+        Design({"stores": _LSP_SMELLY}, _LSP_TESTS),
+        Design({"stores": _LSP_SMELLY + _LSP_REPLICA_SMELLY}, _LSP_TESTS),
+        Design({"stores": _LSP_CLEAN}, _LSP_TESTS),
+        Design({"stores": _LSP_CLEAN + _LSP_REPLICA_CLEAN}, _LSP_TESTS),
     ),
     "ISP": Case(
         "ISP", "one fat storage interface: the revenue report's fake must implement five methods to use one",

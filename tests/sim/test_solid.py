@@ -46,10 +46,12 @@ def test_the_clean_design_is_cheaper_for_every_case():
 
 
 def test_specific_counts_the_lesson_describes():
-    """SRP: 3 vs 1 failing; OCP: checkout edited vs nothing edited; ISP: the report's fake breaks;
+    """SRP: 3 vs 1 failing; OCP: checkout edited vs nothing edited; LSP: the store contract breaks;
+    ISP: the report's fake breaks;
     DIP: the service module is touched only in the smelly design."""
     c = {k: (change_cost(v.smelly, v.smelly_changed), change_cost(v.clean, v.clean_changed)) for k, v in CASES.items()}
     assert (len(c["SRP"][0].tests_failing), len(c["SRP"][1].tests_failing)) == (3, 1)
     assert c["OCP"][0].functions_edited == ("payments.checkout",) and c["OCP"][1].functions_edited == ()
     assert c["ISP"][0].tests_failing == ("test_revenue_sums_amounts",) and c["ISP"][1].tests_failing == ()
+    assert c["LSP"][0].tests_failing == ("test_every_store_round_trips_a_save",) and c["LSP"][1].tests_failing == ()
     assert "service" in c["DIP"][0].files_touched and "service" not in c["DIP"][1].files_touched
