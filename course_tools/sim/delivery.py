@@ -45,6 +45,7 @@ __all__ = [
     "ConsumerCrash", "SimQueue", "Store", "World", "CrashOutcome", "CrashReport", "run_consumer",
     "explore_crashes", "count_crash_points", "random_crash_run", "ack_before", "ack_after",
     "dedupe_not_atomic", "idempotent", "CONSUMERS", "payments", "DONE", "STEP_LIMIT", "UNACKED",
+    "ProcessingError", "FlakyHandler", "DLQOutcome", "stream_of", "run_with_dlq", "with_dead_letters", "retry_forever",
 ]
 
 DONE, STEP_LIMIT, UNACKED = "done", "step limit", "never acknowledged"
@@ -358,12 +359,9 @@ def explore_crashes(consumer: Consumer, messages: Sequence[Mapping[str, Any]], *
     clean = run_consumer(consumer, messages, max_calls=max_calls)
     report = CrashReport(name or getattr(consumer, "__name__", "consumer"), len(clean.calls), [clean])
     for k in range(len(clean.calls)):
-        probe = run_consumer(consumer, messages, crash_before=k, position=None, max_calls=max_calls)
-        # How long was the waiting queue at the crash? Replay up to the crash to find out.
-        waiting = _waiting_at(consumer, messages, k, max_calls)
+        waiting = _waiting_at(consumer, messages, k, max_calls)     # messages waiting when the crash came
         for pos in (range(waiting + 1) if positions else [waiting]):
-            report.outcomes.append(probe if pos == waiting else
-                                   run_consumer(consumer, messages, crash_before=k, position=pos, max_calls=max_calls))
+            report.outcomes.append(run_consumer(consumer, messages, crash_before=k, position=pos, max_calls=max_calls))
     if duplicates:
         for m in messages:
             for pos in range(len(messages) + 1):
@@ -454,3 +452,112 @@ def idempotent(queue: SimQueue, store: Store) -> bool:
 
 CONSUMERS: dict[str, Consumer] = {"ack before": ack_before, "ack after": ack_after,
                                   "dedupe, two writes": dedupe_not_atomic, "idempotent": idempotent}
+
+
+# --------------------------------------------------------------------------------------
+# Poison messages and a dead-letter queue
+# --------------------------------------------------------------------------------------
+class ProcessingError(Exception):
+    """A handler could not process a message this time (a bug, bad data, a dependency down)."""
+
+
+class FlakyHandler:
+    """A message handler that fails the first ``failures[id]`` times it sees a message, then
+    succeeds; ``None`` means it always fails (a *poison* message). Bodies are ``{"id": ...}``
+    dicts; ``calls`` counts calls per id and ``succeeded`` lists successes in order."""
+
+    def __init__(self, failures: Mapping[str, int | None]) -> None:
+        self.failures = dict(failures)
+        self.calls: Counter[str] = Counter()
+        self.succeeded: list[str] = []
+
+    def __call__(self, body: Any) -> None:
+        mid = body.get("id") if type(body) is dict else None
+        if mid not in self.failures:
+            raise TypeError("call the handler with the message's body (msg['body'])")
+        self.calls[mid] += 1
+        limit = self.failures[mid]
+        if limit is None or self.calls[mid] <= limit:
+            raise ProcessingError(f"could not process {mid} (attempt {self.calls[mid]})")
+        self.succeeded.append(mid)
+
+
+@dataclass(frozen=True)
+class DLQOutcome:
+    deliveries: Mapping[str, int]     # id -> how many times the queue delivered it
+    acked: tuple[str, ...]
+    dead_letters: tuple[str, ...]
+    succeeded: tuple[str, ...]        # handler successes, in order
+    status: str
+
+    def expected(self, failures: Mapping[str, int | None], max_deliveries: int) -> dict[str, tuple[str, int]]:
+        """What a correct rule gives: id -> ("acked", deliveries) or ("dead-letter", deliveries)."""
+        out = {}
+        for mid, f in failures.items():
+            out[mid] = ("acked", f + 1) if f is not None and f < max_deliveries else ("dead-letter", max_deliveries)
+        return out
+
+    def actual(self) -> dict[str, tuple[str, int]]:
+        out = {}
+        for mid, n in self.deliveries.items():
+            fate = "acked" if mid in self.acked else "dead-letter" if mid in self.dead_letters else "neither"
+            out[mid] = (fate, n)
+        return out
+
+
+def stream_of(failures: Mapping[str, int | None]) -> list[dict]:
+    """Messages ``{"id": id, "body": {"id": id}}`` in the mapping's order."""
+    return [{"id": mid, "body": {"id": mid}} for mid in failures]
+
+
+def run_with_dlq(consumer: Callable[[SimQueue, Callable, int], Any], failures: Mapping[str, int | None],
+                 max_deliveries: int, *, max_calls: int = 2_000) -> DLQOutcome:
+    """Drain a queue whose messages fail as ``failures`` says, with ``consumer(queue, handler,
+    max_deliveries)`` handling one message per call (``False`` when the queue is empty)."""
+    queue = SimQueue(stream_of(failures))
+    handler = FlakyHandler(failures)
+    status = DONE
+    give_up = max_deliveries + 3
+    for _ in range(max_calls):
+        if consumer(queue, handler, max_deliveries) is False:
+            if not queue.inflight:
+                break
+            queue.redeliver_inflight()
+        if max(queue.receive_count.values(), default=0) > give_up:
+            status = UNACKED
+            break
+    else:
+        status = STEP_LIMIT
+    return DLQOutcome(dict(queue.receive_count), tuple(queue.acked), tuple(queue.dead_letters),
+                      tuple(handler.succeeded), status)
+
+
+def with_dead_letters(queue: SimQueue, handler: Callable, max_deliveries: int) -> bool:
+    """Handle one message; on failure requeue it, unless this was its ``max_deliveries``-th delivery."""
+    msg = queue.receive()
+    if msg is None:
+        return False
+    try:
+        handler(msg["body"])
+    except ProcessingError:
+        if msg["receive_count"] >= max_deliveries:
+            queue.dead_letter(msg["receipt"])
+        else:
+            queue.release(msg["receipt"])
+        return True
+    queue.ack(msg["receipt"])
+    return True
+
+
+def retry_forever(queue: SimQueue, handler: Callable, max_deliveries: int) -> bool:
+    """No dead-letter queue: a failed message always goes back (a poison message never leaves)."""
+    msg = queue.receive()
+    if msg is None:
+        return False
+    try:
+        handler(msg["body"])
+    except ProcessingError:
+        queue.release(msg["receipt"])
+        return True
+    queue.ack(msg["receipt"])
+    return True
