@@ -45,7 +45,7 @@ __all__ = [
     "ConsumerCrash", "SimQueue", "Store", "World", "CrashOutcome", "CrashReport", "run_consumer",
     "explore_crashes", "count_crash_points", "random_crash_run", "ack_before", "ack_after",
     "dedupe_not_atomic", "idempotent", "CONSUMERS", "payments", "DONE", "STEP_LIMIT", "UNACKED",
-    "ProcessingError", "FlakyHandler", "DLQOutcome", "stream_of", "run_with_dlq", "with_dead_letters", "retry_forever",
+    "ProcessingError", "FlakyHandler", "DLQOutcome", "stream_of", "run_with_dlq", "handle_one", "with_dead_letters", "retry_forever",
 ]
 
 DONE, STEP_LIMIT, UNACKED = "done", "step limit", "never acknowledged"
@@ -532,32 +532,30 @@ def run_with_dlq(consumer: Callable[[SimQueue, Callable, int], Any], failures: M
                       tuple(handler.succeeded), status)
 
 
-def with_dead_letters(queue: SimQueue, handler: Callable, max_deliveries: int) -> bool:
-    """Handle one message; on failure requeue it, unless this was its ``max_deliveries``-th delivery."""
+def handle_one(queue: SimQueue, handler: Callable, on_failure: Callable[[SimQueue, dict], None]) -> bool:
+    """Receive one message, call ``handler(body)``; ack on success, else ``on_failure(queue, msg)``."""
     msg = queue.receive()
     if msg is None:
         return False
     try:
         handler(msg["body"])
     except ProcessingError:
-        if msg["receive_count"] >= max_deliveries:
-            queue.dead_letter(msg["receipt"])
-        else:
-            queue.release(msg["receipt"])
+        on_failure(queue, msg)
         return True
     queue.ack(msg["receipt"])
     return True
+
+
+def with_dead_letters(queue: SimQueue, handler: Callable, max_deliveries: int) -> bool:
+    """Handle one message; on failure requeue it, unless this was its ``max_deliveries``-th delivery."""
+    def on_failure(q: SimQueue, msg: dict) -> None:
+        if msg["receive_count"] >= max_deliveries:
+            q.dead_letter(msg["receipt"])
+        else:
+            q.release(msg["receipt"])
+    return handle_one(queue, handler, on_failure)
 
 
 def retry_forever(queue: SimQueue, handler: Callable, max_deliveries: int) -> bool:
     """No dead-letter queue: a failed message always goes back (a poison message never leaves)."""
-    msg = queue.receive()
-    if msg is None:
-        return False
-    try:
-        handler(msg["body"])
-    except ProcessingError:
-        queue.release(msg["receipt"])
-        return True
-    queue.ack(msg["receipt"])
-    return True
+    return handle_one(queue, handler, lambda q, msg: q.release(msg["receipt"]))

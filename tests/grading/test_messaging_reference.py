@@ -53,29 +53,12 @@ def publish_all_then_mark(outbox, broker):
 
 
 def dlq_off_by_one(queue, handler, max_deliveries):
-    msg = queue.receive()
-    if msg is None:
-        return False
-    try:
-        handler(msg["body"])
-    except d.ProcessingError:
-        (queue.dead_letter if msg["receive_count"] > max_deliveries else queue.release)(msg["receipt"])
-        return True
-    queue.ack(msg["receipt"])
-    return True
+    return d.handle_one(queue, handler, lambda q, msg: (q.dead_letter if msg["receive_count"] > max_deliveries
+                                                        else q.release)(msg["receipt"]))
 
 
 def dlq_first_failure(queue, handler, max_deliveries):
-    msg = queue.receive()
-    if msg is None:
-        return False
-    try:
-        handler(msg["body"])
-    except d.ProcessingError:
-        queue.dead_letter(msg["receipt"])
-        return True
-    queue.ack(msg["receipt"])
-    return True
+    return d.handle_one(queue, handler, lambda q, msg: q.dead_letter(msg["receipt"]))
 
 
 def dlq_hard_coded_three(queue, handler, max_deliveries):

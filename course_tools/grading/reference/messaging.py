@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 from course_tools.grading.checks import fail as _fail, time_limit as _time_limit
 from course_tools.sim.delivery import (
     DONE, STEP_LIMIT, UNACKED, ConsumerCrash, ProcessingError, SimQueue, Store, explore_crashes, run_with_dlq,
+    with_dead_letters,
 )
 from course_tools.sim.outbox import Crashes, ListOutbox, LogBroker, PublishError, check_log
 
@@ -245,17 +246,5 @@ def reference_relay(outbox, broker) -> None:
         outbox.mark_sent(event_id)
 
 
-def reference_consume_with_dlq(queue, handler, max_deliveries) -> bool:
-    msg = queue.receive()
-    if msg is None:
-        return False
-    try:
-        handler(msg["body"])
-    except ProcessingError:
-        if msg["receive_count"] >= max_deliveries:
-            queue.dead_letter(msg["receipt"])
-        else:
-            queue.release(msg["receipt"])
-        return True
-    queue.ack(msg["receipt"])
-    return True
+# The dead-letter rule: the simulator's own rule is the reference (course_tools.sim.delivery).
+reference_consume_with_dlq = with_dead_letters
