@@ -19,67 +19,32 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from course_tools.clock import VirtualClock
+from course_tools.sim.callchain import ChainResult, Service, simulate_chain
 
-__all__ = ["Service", "ORDER_SERVICES", "ChainResult", "sync_chain", "async_accept", "Timeline", "outage_timeline",
+__all__ = ["ORDER_API", "ORDER_SERVICES", "EVENT_PATH", "sync_chain", "async_accept", "Timeline", "outage_timeline",
            "QueueRun", "bounded_queue", "SAGA_STEPS", "orchestrated_saga", "choreographed_saga"]
 
 
-@dataclass(frozen=True)
-class Service:
-    name: str
-    latency_ms: float        # mean latency of one call
-    availability: float      # probability that a call finds the service up
+# Medians in seconds, failure = 1 - availability. The call chain itself is the Distributed
+# systems chapter's simulator (course_tools.sim.callchain): one implementation, two lessons.
+ORDER_API = Service("order API", median=0.010, failure=0.001)
+ORDER_SERVICES = (ORDER_API, Service("payment", median=0.120, failure=0.01),
+                  Service("inventory", median=0.040, failure=0.005), Service("email", median=0.080, failure=0.01))
+EVENT_PATH = (ORDER_API, Service("broker publish", median=0.005, failure=0.001))
 
 
-ORDER_SERVICES = (Service("payment", 120, 0.99), Service("inventory", 40, 0.995), Service("email", 80, 0.99))
-
-
-@dataclass
-class ChainResult:
-    latencies_ms: list[float]        # of the successful requests
-    succeeded: int
-    failed: int
-
-    @property
-    def success_rate(self) -> float:
-        return self.succeeded / max(1, self.succeeded + self.failed)
-
-    def percentile(self, q: float) -> float:
-        xs = sorted(self.latencies_ms)
-        return xs[min(len(xs) - 1, int(q / 100 * len(xs)))] if xs else math.nan
-
-
-def _latency(mean: float, rng: random.Random) -> float:
-    """A right-skewed latency with the given mean (log-normal, sigma 0.5)."""
-    sigma = 0.5
-    return rng.lognormvariate(math.log(mean) - sigma ** 2 / 2, sigma)
-
-
-def sync_chain(services: Sequence[Service] = ORDER_SERVICES, *, n: int = 20_000, own_ms: float = 10,
+def sync_chain(services: Sequence[Service] = ORDER_SERVICES, *, requests: int = 20_000,
                rng: random.Random) -> ChainResult:
-    """``n`` requests through the API (``own_ms``) and each service in turn, synchronously."""
-    ok, lat = 0, []
-    for _ in range(n):
-        t = _latency(own_ms, rng)
-        up = True
-        for s in services:
-            if rng.random() >= s.availability:
-                up = False
-                break
-            t += _latency(s.latency_ms, rng)
-        if up:
-            ok += 1
-            lat.append(t)
-    return ChainResult(lat, ok, n - ok)
+    """Request/response: the order API calls every service in turn and answers when all have."""
+    return simulate_chain(services, requests=requests, rng=rng)
 
 
-def async_accept(broker: Service = Service("broker", 5, 0.999), *, n: int = 20_000, own_ms: float = 10,
-                 rng: random.Random) -> ChainResult:
-    """The same requests when the API only saves the order and publishes an event."""
-    return sync_chain([broker], n=n, own_ms=own_ms, rng=rng)
+def async_accept(path: Sequence[Service] = EVENT_PATH, *, requests: int = 20_000, rng: random.Random) -> ChainResult:
+    """Events: the API saves the order and publishes OrderPlaced; the other services consume later."""
+    return simulate_chain(path, requests=requests, rng=rng)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from course_tools.grading.checks import fail as _fail, time_limit as _time_limit
 from course_tools.sim.delivery import (
