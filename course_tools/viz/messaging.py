@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import random
+from typing import Callable, Mapping, Sequence
 
 from course_tools.viz.style import PALETTE, new_figure
 
-__all__ = ["plot_crash_reports", "plot_partitions", "plot_outage", "plot_backpressure", "plot_sync_vs_events"]
+__all__ = ["plot_crash_reports", "plot_partitions", "plot_outage", "plot_backpressure", "plot_sync_vs_events",
+           "partition_explorer", "backpressure_explorer"]
 
 
 def plot_crash_reports(reports: Sequence, *, title: str = "A crash at every point: what happens to the effects"):
@@ -101,3 +103,52 @@ def plot_sync_vs_events(sync, events, *, title: str = "Placing an order: latency
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper right")
     return ax
+
+
+def partition_explorer(rng_for: Callable[[], random.Random]):
+    """A widget: how often members commit, and when one of them dies -> redeliveries after the rebalance."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from course_tools.sim import partlog
+
+    def run(commit_every=4, dies_at=0.5):
+        res = partlog.simulate(rng=rng_for(), members=("c1", "c2", "c3"), commit_every=commit_every,
+                               leave=("c1", dies_at))
+        plot_partitions(res, title=f"commit every {commit_every} records; c1 dies at t={dies_at:g} s")
+        plt.show()
+        print(f"{len(res.deliveries)} deliveries, {res.duplicates()} of them again after the rebalance; "
+              f"order kept per key: {res.in_order_per_key()}; across keys: {res.in_global_order()}")
+        return res
+
+    return w.interactive(
+        run,
+        commit_every=w.IntSlider(value=4, min=1, max=8, description="commit every", continuous_update=False),
+        dies_at=w.FloatSlider(value=0.5, min=0.1, max=1.5, step=0.05, description="c1 dies at (s)",
+                              continuous_update=False),
+    )
+
+
+def backpressure_explorer(rng_for: Callable[[], random.Random]):
+    """A widget: queue capacity and consumer speed -> depth, lag, and what the producer experienced."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from course_tools.sim import eventflow
+
+    def run(capacity=50, consume_rate=10.0):
+        runs = {p: eventflow.bounded_queue(policy=p, capacity=capacity, consume_rate=consume_rate, rng=rng_for())
+                for p in ("block", "reject")}
+        plot_backpressure(runs, (20.0, 35.0), title=f"capacity {capacity}, consumer {consume_rate:g}/s")
+        plt.show()
+        b, r = runs["block"], runs["reject"]
+        print(f"block: producer waited {b.blocked_s:.1f} s, max lag {max(b.lag_s):.1f} s | "
+              f"reject: {r.rejected} messages refused, max lag {max(r.lag_s):.1f} s")
+        return runs
+
+    return w.interactive(
+        run,
+        capacity=w.IntSlider(value=50, min=10, max=300, step=10, description="capacity", continuous_update=False),
+        consume_rate=w.FloatSlider(value=10.0, min=6.0, max=20.0, step=1.0, description="consumer /s",
+                                   continuous_update=False),
+    )

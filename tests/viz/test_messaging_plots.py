@@ -42,3 +42,12 @@ def test_other_plots_render_with_legends():
     ax = viz.plot_sync_vs_events(ef.sync_chain(requests=2000, rng=random.Random(4)),
                                  ef.async_accept(requests=2000, rng=random.Random(4)))
     assert len(ax.get_legend().get_texts()) == 2
+
+
+def test_explorers_build_and_run_headless():
+    """The two widgets build, and their functions return seeded results without a human."""
+    pe = viz.partition_explorer(lambda: random.Random(5))
+    res = pe.children and pe.result
+    assert res.duplicates() >= 0 and res.in_order_per_key()
+    be = viz.backpressure_explorer(lambda: random.Random(6))
+    assert set(be.result) == {"block", "reject"}
