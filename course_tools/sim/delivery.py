@@ -41,6 +41,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from course_tools.sim.broker_errors import ConsumerCrash, ProcessingError
+
 __all__ = [
     "ConsumerCrash", "SimQueue", "Store", "World", "CrashOutcome", "CrashReport", "run_consumer",
     "explore_crashes", "count_crash_points", "random_crash_run", "ack_before", "ack_after",
@@ -51,11 +53,6 @@ __all__ = [
 DONE, STEP_LIMIT, UNACKED = "done", "step limit", "never acknowledged"
 BOOKKEEPING_PREFIX = "seen:"
 PLAIN = (type(None), bool, int, float, str)
-
-
-class ConsumerCrash(BaseException):
-    """The consumer process died here. A ``BaseException``, so ``except Exception`` in a
-    consumer cannot swallow it (a real crash cannot be caught either)."""
 
 
 def _plain(value: Any, what: str) -> Any:
@@ -457,10 +454,6 @@ CONSUMERS: dict[str, Consumer] = {"ack before": ack_before, "ack after": ack_aft
 # --------------------------------------------------------------------------------------
 # Poison messages and a dead-letter queue
 # --------------------------------------------------------------------------------------
-class ProcessingError(Exception):
-    """A handler could not process a message this time (a bug, bad data, a dependency down)."""
-
-
 class FlakyHandler:
     """A message handler that fails the first ``failures[id]`` times it sees a message, then
     succeeds; ``None`` means it always fails (a *poison* message). Bodies are ``{"id": ...}``

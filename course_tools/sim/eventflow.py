@@ -121,7 +121,7 @@ class QueueRun:
 
 
 def bounded_queue(*, capacity: int = 50, produce_rate: float = 12.0, consume_rate: float = 10.0,
-                  duration: float = 60.0, slow: tuple[float, float] | None = (20.0, 35.0), policy: str = "block",
+                  duration: float = 90.0, slow: tuple[float, float] | None = (20.0, 35.0), policy: str = "block",
                   dt: float = 0.1, rng: random.Random, clock: VirtualClock | None = None) -> QueueRun:
     """A producer (Poisson, ``produce_rate``/s) and a consumer (``consume_rate``/s, stopped
     during ``slow``) around a queue of ``capacity`` messages. When the queue is full the

@@ -9,7 +9,7 @@ in order, publishes each one, and then marks it sent. A crash can make the relay
 event twice (so consumers must be idempotent) but never lose one or change their order.
 
 Every call on the database or the broker passes through :class:`Crashes`, which raises
-:class:`~course_tools.sim.delivery.ConsumerCrash` just before call ``crash_before``; the
+:class:`~course_tools.sim.broker_errors.ConsumerCrash` just before call ``crash_before``; the
 ``explore_*`` functions try every crash point. The database is a real SQLite database
 (``sqlite3``, in memory) and its transactions are real: a crash inside ``with conn:``
 rolls the transaction back.
@@ -27,15 +27,11 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from course_tools.sim.delivery import ConsumerCrash
+from course_tools.sim.broker_errors import ConsumerCrash, PublishError
 
 __all__ = ["Crashes", "PublishError", "OrderDB", "ListOutbox", "LogBroker", "FlowOutcome", "relay_once",
            "mark_then_publish", "place_dual_write", "place_publish_first", "explore_dual_write",
            "explore_outbox", "check_log"]
-
-
-class PublishError(Exception):
-    """The broker refused a publish this time (unreachable, throttled); a retry may succeed."""
 
 
 class Crashes:

@@ -2,7 +2,7 @@
 
 The learner's functions are called only with test-owned fakes (a queue, a store, an outbox,
 a broker, a handler) whose methods take and return plain data, and a crash is the course
-exception :class:`~course_tools.sim.delivery.ConsumerCrash` raised by a fake just before the
+exception :class:`~course_tools.sim.broker_errors.ConsumerCrash` raised by a fake just before the
 chosen call. Every check explores *every* crash point (and, for the consumer, every position
 where a redelivered message can re-enter the queue, and every extra delivery an at-least-once
 queue may make), so a grade never depends on luck or timing. Each run starts from a fresh
