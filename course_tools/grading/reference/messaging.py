@@ -10,7 +10,8 @@ world with the same message ids, so a consumer that remembers ids in its own mem
 of in the store is caught.
 
 Visible checks (``show=True``) print the failing run; hidden checks name the kind of
-problem only, never their messages or data. Each ``check_*`` returns the number of runs.
+problem only, never their messages or data. Each ``check_*`` returns ``None`` (a number as the
+last value of a test cell would be read by nbgrader as partial credit).
 
 The reference solutions at the bottom are what the instructor's source notebook uses.
 """
@@ -57,7 +58,7 @@ def _expected_balances(messages: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
 
 def check_consumer(consume_one: Any, messages: Sequence[Mapping[str, Any]], *, crashes: bool = True,
-                   duplicates: bool = True, question: object = "?", show: bool = False, seconds: float = 30.0) -> int:
+                   duplicates: bool = True, question: object = "?", show: bool = False, seconds: float = 30.0) -> None:
     """Under every crash point × redelivery position (and every extra delivery), the final
     balances must be exactly the sum of the amounts, and every message acknowledged."""
     _callable(consume_one, "consume_one", question)
@@ -104,7 +105,6 @@ def check_consumer(consume_one: Any, messages: Sequence[Mapping[str, Any]], *, c
                 problem += " (in one of the crash points or redelivery orders the hidden test explores)"
             _fail(question, problem + ".", hint="ack only after the effect is durable, and make the effect and "
                                                 "the record that the message was handled one atomic write")
-    return len(outcomes)
 
 
 # --------------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def _relay_run(relay: Any, events: Sequence[tuple[Any, Any]], crashes: Crashes, 
 
 
 def check_relay(relay: Any, events: Sequence[tuple[Any, Any]], *, crashes: bool = True, failures: bool = True,
-                question: object = "?", show: bool = False, seconds: float = 30.0) -> int:
+                question: object = "?", show: bool = False, seconds: float = 30.0) -> None:
     """Every crash point of one relay pass, and a refused publish at every publish, must end
     with every event on the broker, first publications in outbox order, payloads intact."""
     _callable(relay, "relay", question)
@@ -147,10 +147,8 @@ def check_relay(relay: Any, events: Sequence[tuple[Any, Any]], *, crashes: bool 
         if failures:
             setups += [Crashes(fail_publish={j}) for j in range(max(n_publish, len(events)))]
             setups += [Crashes(fail_publish={j, j + 1}) for j in range(max(n_publish, len(events)) - 1)]
-        runs = 0
         for setup in setups:
             _, broker, problem = _relay_run(relay, events, setup, question, show)
-            runs += 1
             verdict = check_log(broker.log, expected)
             if problem is None and verdict["lost"]:
                 problem = "an event was LOST: it was marked sent but never reached the broker"
@@ -166,7 +164,6 @@ def check_relay(relay: Any, events: Sequence[tuple[Any, Any]], *, crashes: bool 
                 else:
                     problem += f" (after {what} in one of the runs the hidden test explores)"
                 _fail(question, problem + ".", hint="publish first, mark sent after; stop at the first failure")
-    return runs
 
 
 # --------------------------------------------------------------------------------------
@@ -183,7 +180,7 @@ def hidden_failures(seed: int, n: int = 8, max_deliveries: int = 3) -> dict[str,
 
 
 def check_dead_letter(consume_with_dlq: Any, failures: Mapping[str, int | None], max_deliveries: int, *,
-                      question: object = "?", show: bool = False, seconds: float = 20.0) -> int:
+                      question: object = "?", show: bool = False, seconds: float = 20.0) -> None:
     """Each message must end acked (if it succeeds within ``max_deliveries`` deliveries) or
     dead-lettered after exactly ``max_deliveries`` deliveries."""
     _callable(consume_with_dlq, "consume_with_dlq", question)
@@ -222,7 +219,6 @@ def check_dead_letter(consume_with_dlq: Any, failures: Mapping[str, int | None],
             detail += f". Expected (fate, deliveries) {want}, got {got}"
         _fail(question, detail + ".", hint="`msg['receive_count']` counts this delivery too; dead-letter on the "
                                            "max_deliveries-th failed delivery, requeue before it")
-    return 1
 
 
 # --------------------------------------------------------------------------------------
