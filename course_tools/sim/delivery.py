@@ -48,6 +48,7 @@ __all__ = [
     "explore_crashes", "count_crash_points", "random_crash_run", "ack_before", "ack_after",
     "dedupe_not_atomic", "idempotent", "CONSUMERS", "payments", "DONE", "STEP_LIMIT", "UNACKED",
     "ProcessingError", "FlakyHandler", "DLQOutcome", "stream_of", "run_with_dlq", "handle_one", "with_dead_letters", "retry_forever",
+    "TimedQueue", "VisibilityRun", "simulate_visibility",
 ]
 
 DONE, STEP_LIMIT, UNACKED = "done", "step limit", "never acknowledged"
@@ -552,3 +553,109 @@ def with_dead_letters(queue: SimQueue, handler: Callable, max_deliveries: int) -
 def retry_forever(queue: SimQueue, handler: Callable, max_deliveries: int) -> bool:
     """No dead-letter queue: a failed message always goes back (a poison message never leaves)."""
     return handle_one(queue, handler, lambda q, msg: q.release(msg["receipt"]))
+
+
+# --------------------------------------------------------------------------------------
+# The visibility timeout, on a virtual clock (SQS-like)
+# --------------------------------------------------------------------------------------
+class TimedQueue:
+    """An SQS-like queue on a clock: a received message stays in the queue, invisible for
+    ``visibility_timeout`` seconds; deleted with its latest receipt it is gone; otherwise it
+    becomes visible again and is delivered to whoever asks next. ``change_visibility``
+    (a heartbeat) restarts the timeout."""
+
+    def __init__(self, messages: Sequence[str], *, visibility_timeout: float, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.visibility_timeout = visibility_timeout
+        self.order = list(messages)
+        self.visible_at = {m: 0.0 for m in messages}
+        self.latest_receipt: dict[str, str] = {}
+        self.receive_count: Counter[str] = Counter()
+        self.deleted: set[str] = set()
+        self._n = 0
+
+    def receive(self) -> tuple[str, str] | None:
+        now = self.clock()
+        for m in self.order:
+            if m not in self.deleted and self.visible_at[m] <= now:
+                self._n += 1
+                receipt = f"{m}/r{self._n}"
+                self.latest_receipt[m] = receipt
+                self.visible_at[m] = now + self.visibility_timeout
+                self.receive_count[m] += 1
+                return m, receipt
+        return None
+
+    def _owner(self, receipt: str) -> str | None:
+        m = receipt.split("/", 1)[0]
+        return m if self.latest_receipt.get(m) == receipt and m not in self.deleted else None
+
+    def delete(self, receipt: str) -> bool:
+        m = self._owner(receipt)
+        if m is not None:
+            self.deleted.add(m)
+        return m is not None
+
+    def change_visibility(self, receipt: str, seconds: float) -> bool:
+        m = self._owner(receipt)
+        if m is not None:
+            self.visible_at[m] = self.clock() + seconds
+        return m is not None
+
+
+@dataclass
+class VisibilityRun:
+    processed: Counter[str]            # message -> times a consumer finished processing it
+    deliveries: int
+    stale_deletes: int                 # deletes refused because the message had been redelivered meanwhile
+    finished_at: float
+    log: list[str]
+
+    @property
+    def duplicates(self) -> int:
+        return sum(n - 1 for n in self.processed.values() if n > 1)
+
+
+def simulate_visibility(*, messages: int = 20, consumers: int = 3, visibility_timeout: float = 30.0,
+                        work_mean: float = 20.0, heartbeat: float | None = None, dt: float = 0.5,
+                        rng: random.Random, clock: Any = None) -> VisibilityRun:
+    """``consumers`` workers drain ``messages`` jobs whose processing time is log-normal with
+    mean ``work_mean`` s. A job that outlives the visibility timeout is delivered to another
+    worker while the first is still on it. With ``heartbeat`` (seconds), a worker extends
+    the timeout every ``heartbeat`` s while it works (``ChangeMessageVisibility``)."""
+    import math
+
+    from course_tools.clock import VirtualClock
+
+    clock = clock or VirtualClock()
+    q = TimedQueue([f"job{i + 1:02d}" for i in range(messages)], visibility_timeout=visibility_timeout, clock=clock)
+    sigma = 0.6
+    busy: dict[int, tuple[str, str, float, float]] = {}     # worker -> (message, receipt, done at, last beat)
+    run = VisibilityRun(Counter(), 0, 0, 0.0, [])
+    while len(q.deleted) < messages and clock() < 100 * visibility_timeout:
+        now = clock()
+        for w in range(consumers):
+            if w in busy:
+                m, receipt, done, beat = busy[w]
+                if now >= done:
+                    run.processed[m] += 1
+                    if not q.delete(receipt):
+                        run.stale_deletes += 1
+                        run.log.append(f"t={now:5.1f}s worker {w} finished {m}, but its receipt is stale: done twice")
+                    del busy[w]
+                elif heartbeat is not None and now - beat >= heartbeat:
+                    q.change_visibility(receipt, visibility_timeout)
+                    busy[w] = (m, receipt, done, now)
+            if w not in busy:
+                got = q.receive()
+                if got is not None:
+                    run.deliveries += 1
+                    m, receipt = got
+                    if q.receive_count[m] > 1:
+                        run.log.append(f"t={now:5.1f}s {m} visible again: delivered to worker {w} "
+                                       f"(delivery {q.receive_count[m]})")
+                    work = rng.lognormvariate(math.log(work_mean) - sigma ** 2 / 2, sigma)
+                    busy[w] = (m, receipt, now + work, now)
+        clock.advance(dt)
+    run.finished_at = clock()
+    return run

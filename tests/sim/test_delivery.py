@@ -140,3 +140,34 @@ def test_dead_letter_rule_and_queue_redrive():
     for _ in range(2):
         q.release(q.receive()["receipt"])
     assert q.receive() is None and q.dead_letters == ["x"]
+
+
+def test_visibility_timeout_redelivers_a_slow_job_and_heartbeats_prevent_it():
+    """Jobs slower than the visibility timeout are processed twice; a heartbeat that extends the
+    timeout while working prevents it; every job is deleted in the end."""
+    slow = d.simulate_visibility(rng=random.Random(2), work_mean=25.0, visibility_timeout=30.0)
+    beat = d.simulate_visibility(rng=random.Random(2), work_mean=25.0, visibility_timeout=30.0, heartbeat=10.0)
+    assert slow.duplicates > 0 and slow.stale_deletes == slow.duplicates
+    assert beat.duplicates == 0 and beat.deliveries == 20
+    assert sum(1 for n in slow.processed.values() if n) == sum(1 for n in beat.processed.values() if n) == 20
+    fast = d.simulate_visibility(rng=random.Random(2), work_mean=2.0, visibility_timeout=30.0)
+    assert fast.duplicates == 0
+
+
+def test_visibility_same_seed_same_run():
+    """One seed, one run."""
+    a = d.simulate_visibility(rng=random.Random(8), work_mean=25.0)
+    b = d.simulate_visibility(rng=random.Random(8), work_mean=25.0)
+    assert (a.processed, a.log, a.finished_at) == (b.processed, b.log, b.finished_at)
+
+
+def test_timed_queue_receipts():
+    """Only the latest receipt deletes; an expired message comes back with a new receipt."""
+    from course_tools.clock import VirtualClock
+    clock = VirtualClock()
+    q = d.TimedQueue(["a"], visibility_timeout=10, clock=clock)
+    m, first = q.receive()
+    assert q.receive() is None
+    clock.advance(10)
+    m, second = q.receive()
+    assert not q.delete(first) and q.delete(second) and q.receive() is None
