@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 from course_tools.grading.checks import fail as _fail, time_limit as _time_limit
 from course_tools.sim.delivery import (
-    DONE, STEP_LIMIT, UNACKED, ConsumerCrash, ProcessingError, SimQueue, Store, explore_crashes, run_with_dlq,
+    DONE, STEP_LIMIT, UNACKED, ConsumerCrash, ProcessingError, SimQueue, Store, explore_crashes, run_consumer, run_with_dlq,
     with_dead_letters,
 )
 from course_tools.sim.outbox import Crashes, ListOutbox, LogBroker, PublishError, check_log
@@ -82,7 +82,6 @@ def check_consumer(consume_one: Any, messages: Sequence[Mapping[str, Any]], *, c
             report = explore_crashes(guarded, messages, positions=True, duplicates=duplicates, name="consume_one")
             outcomes = report.outcomes
         else:
-            from course_tools.sim.delivery import run_consumer
             outcomes = [run_consumer(guarded, messages)] + (
                 [run_consumer(guarded, messages, duplicate=(m["id"], len(messages))) for m in messages]
                 if duplicates else [])
