@@ -8,7 +8,7 @@ from typing import Callable, Mapping, Sequence
 from course_tools.viz.style import PALETTE, new_figure
 
 __all__ = ["plot_crash_reports", "plot_partitions", "plot_outage", "plot_backpressure", "plot_sync_vs_events",
-           "partition_explorer", "backpressure_explorer"]
+           "partition_explorer", "backpressure_explorer", "crash_explorer"]
 
 
 def plot_crash_reports(reports: Sequence, *, title: str = "A crash at every point: what happens to the effects"):
@@ -151,4 +151,30 @@ def backpressure_explorer(rng_for: Callable[[], random.Random]):
         capacity=w.IntSlider(value=50, min=10, max=300, step=10, description="capacity", continuous_update=False),
         consume_rate=w.FloatSlider(value=10.0, min=6.0, max=20.0, step=1.0, description="consumer /s",
                                    continuous_update=False),
+    )
+
+
+def crash_explorer(consumers: Mapping[str, Callable], messages: Sequence[Mapping]):
+    """A widget: pick a consumer, a crash point and where the redelivered message re-enters the
+    queue -> the run, call by call, and what happened to each payment."""
+    import ipywidgets as w
+
+    from course_tools.sim import delivery
+
+    def run(consumer="ack after", crash_before=3, position=0):
+        fn = consumers[consumer]
+        n = delivery.count_crash_points(fn, messages)
+        k = min(crash_before, n - 1)
+        out = delivery.run_consumer(fn, messages, crash_before=k, position=position)
+        print(f"{consumer}: {n} crash points; crash before call {k}")
+        print(" -> ".join(out.calls))
+        print(out.text())
+        print("balances:", {key: v for key, v in out.store.items() if key.startswith("balance:")})
+        return out
+
+    return w.interactive(
+        run,
+        consumer=w.Dropdown(options=list(consumers), value="ack after", description="consumer"),
+        crash_before=w.IntSlider(value=3, min=0, max=24, description="crash before", continuous_update=False),
+        position=w.IntSlider(value=0, min=0, max=len(messages), description="back at pos.", continuous_update=False),
     )

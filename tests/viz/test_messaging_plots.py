@@ -51,3 +51,9 @@ def test_explorers_build_and_run_headless():
     assert res.duplicates() >= 0 and res.in_order_per_key()
     be = viz.backpressure_explorer(lambda: random.Random(6))
     assert set(be.result) == {"block", "reject"}
+
+
+def test_crash_explorer_shows_the_chosen_run():
+    """The crash widget's default run is the ack-after consumer crashed before its first ack: a duplicate."""
+    ce = viz.crash_explorer(d.CONSUMERS, d.payments(3))
+    assert ce.result.crash_point == 3 and ce.result.duplicated == ["m1"]
