@@ -79,6 +79,7 @@ class World:
                  max_receives: int | None = None) -> None:
         self.crash_before = crash_before
         self.crashed = False
+        self.dead = False                        # crashed and not yet restarted
         self.calls: list[str] = []
         self.crash_label: str | None = None
         self.current: str | None = None          # id of the message being handled
@@ -87,8 +88,10 @@ class World:
         self.store = Store(self)
 
     def step(self, label: str) -> None:
+        if self.dead:      # a dead process makes no more calls, even if it caught its own crash
+            raise ConsumerCrash("this consumer process has crashed")
         if self.crash_before is not None and not self.crashed and len(self.calls) == self.crash_before:
-            self.crashed = True
+            self.crashed = self.dead = True
             self.crash_label = label
             raise ConsumerCrash(f"crash before call {self.crash_before}: {label}")
         self.calls.append(label)
@@ -284,7 +287,10 @@ def run_consumer(consumer: Consumer, messages: Sequence[Mapping[str, Any]], *, c
                 if len(world.calls) >= max_calls:
                     status = STEP_LIMIT
                     break
-                if consumer(queue, store) is False:
+                result = consumer(queue, store)
+                if world.dead:                       # it caught ConsumerCrash and returned: still a crash
+                    raise ConsumerCrash("caught, but the process is dead all the same")
+                if result is False:
                     if not queue.inflight:
                         break
                     queue.redeliver_inflight()       # the visibility timeout of forgotten messages expires
@@ -293,7 +299,7 @@ def run_consumer(consumer: Consumer, messages: Sequence[Mapping[str, Any]], *, c
                     break
             break
         except ConsumerCrash:
-            world.current = None
+            world.current, world.dead = None, False      # a fresh process takes over
             queue.redeliver_inflight(position)
     effects = {m["id"]: world.effects.get(m["id"], 0) for m in messages}
     return CrashOutcome(crash_before if world.crashed else None, world.crash_label,

@@ -41,14 +41,21 @@ class Crashes:
         self.crash_before = crash_before
         self.fail_publish = set(fail_publish)   # indices (among publish calls) that raise PublishError
         self.crashed = False
+        self.dead = False                 # crashed and not yet restarted: every call fails
         self.calls: list[str] = []
         self.publishes = 0
 
     def step(self, label: str) -> None:
+        if self.dead:
+            raise ConsumerCrash("this process has crashed")
         if self.crash_before is not None and not self.crashed and len(self.calls) == self.crash_before:
-            self.crashed = True
+            self.crashed = self.dead = True
             raise ConsumerCrash(f"crash before {label}")
         self.calls.append(label)
+
+    def restart(self) -> None:
+        """A fresh process takes over after a crash."""
+        self.dead = False
 
 
 class OrderDB:
@@ -198,6 +205,7 @@ def explore_dual_write(place: Callable = place_dual_write, n_orders: int = 2) ->
                     place(db, broker, order)
                 except ConsumerCrash as crash:   # the process died; after a restart the next request comes
                     label = str(crash)
+                    crashes.restart()
         finally:
             out = FlowOutcome(label, tuple(db.orders()), tuple(json.loads(p)["order"] for _, p in broker.log))
             db.close()
@@ -220,11 +228,13 @@ def explore_outbox(relay: Callable = relay_once, n_orders: int = 2, max_rounds: 
                     db.save_order_with_event(order)
                 except ConsumerCrash as crash:
                     label = str(crash)
+                    crashes.restart()
             for _ in range(max_rounds):
                 try:
                     relay(db, broker)
                 except ConsumerCrash as crash:
                     label = str(crash)
+                    crashes.restart()
                 if not db.conn.execute("SELECT 1 FROM outbox WHERE sent = 0").fetchone():
                     break
         finally:

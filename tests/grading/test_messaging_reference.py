@@ -150,3 +150,18 @@ def test_wrong_return_type_and_escaping_errors_are_explained():
         ref.check_consumer(returns_none, VISIBLE, crashes=False)
     with pytest.raises(AnswerError, match="escaped"):
         ref.check_dead_letter(lets_it_escape, {"ok": 1}, 3)
+
+
+def test_catching_the_crash_does_not_rescue_a_wrong_relay():
+    """A mark-first relay that catches every BaseException and retries the call still loses an event."""
+    def stubborn_mark_first(outbox, broker):
+        def retry(call, *args):
+            for _ in range(3):
+                try:
+                    return call(*args)
+                except BaseException:   # noqa: BLE001 - the cheat under test
+                    continue
+        for event_id, payload in retry(outbox.pending) or []:
+            retry(outbox.mark_sent, event_id)
+            retry(broker.publish, event_id, payload)
+    assert not _passes(ref.check_relay, stubborn_mark_first, EVENTS, failures=False)

@@ -171,3 +171,19 @@ def test_timed_queue_receipts():
     clock.advance(10)
     m, second = q.receive()
     assert not q.delete(first) and q.delete(second) and q.receive() is None
+
+
+def test_catching_the_crash_does_not_keep_the_process_alive():
+    """A consumer that catches ConsumerCrash and retries gets nowhere: a dead process's calls all fail,
+    and returning normally after a crash still counts as the crash. The two-write dedupe stays wrong."""
+    def stubborn(queue, store):
+        for _ in range(3):
+            try:
+                return d.dedupe_not_atomic(queue, store)
+            except BaseException:    # noqa: BLE001 - the cheat under test
+                continue
+        return True
+
+    report = d.explore_crashes(stubborn, MSGS)
+    assert report.duplicated_runs > 0
+    assert report.explored_points == report.crash_points

@@ -116,8 +116,10 @@ def _relay_run(relay: Any, events: Sequence[tuple[Any, Any]], crashes: Crashes, 
     for _ in range(3 * len(events) + 6):
         try:
             relay(outbox, broker)
+            if crashes.dead:              # it caught its own crash and returned: a crash all the same
+                raise ConsumerCrash("caught, but the process is dead all the same")
         except (ConsumerCrash, PublishError):
-            pass                          # the relay process restarts / the next round retries
+            crashes.restart()             # the relay process restarts / the next round retries
         except Exception as exc:  # noqa: BLE001
             _fail(question, f"`relay` raised {type(exc).__name__}: {exc}" if show else
                   f"`relay` raised {type(exc).__name__} in one of the hidden runs.")
