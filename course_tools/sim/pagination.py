@@ -170,7 +170,11 @@ def page_through(conn: sqlite3.Connection, strategy: str, size: int,
     """Read the whole table page by page (``"offset"``, ``"keyset"`` or ``"keyset-no-tiebreak"``),
     calling ``mutate(conn)`` between two page requests."""
     initial = {r[0] for r in conn.execute("SELECT id FROM events")}
-    deleted: set[int] = set()
+    # deletions are recorded by a temporary trigger (cheaper than diffing every id around each change)
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS paging_deleted (id INTEGER)")
+    conn.execute("DELETE FROM temp.paging_deleted")
+    conn.execute("CREATE TEMP TRIGGER IF NOT EXISTS paging_record_delete AFTER DELETE ON main.events "
+                 "BEGIN INSERT INTO paging_deleted VALUES (old.id); END")
     result = PagingResult(strategy, 0)
     offset, after = 0, None
     while result.pages < max_pages:
@@ -190,9 +194,9 @@ def page_through(conn: sqlite3.Connection, strategy: str, size: int,
         if len(rows) < size:
             break
         if mutate is not None:
-            before = {r[0] for r in conn.execute("SELECT id FROM events")}
             mutate(conn)
-            after_ids = {r[0] for r in conn.execute("SELECT id FROM events")}
-            deleted |= before - after_ids
+    deleted = {r[0] for r in conn.execute("SELECT id FROM temp.paging_deleted")}
+    conn.execute("DROP TRIGGER temp.paging_record_delete")
+    conn.execute("DROP TABLE temp.paging_deleted")
     result.stable_ids = initial - deleted
     return result

@@ -179,6 +179,12 @@ def handle_payment(key, payload, store, charge):
         return 409, "{}"
     return record["status"], record["body"]'''
 
+IDEM_GET_THEN_SET = IDEM_SOLUTION.replace(
+    "    if store.set(record_key, claim, nx=True, ex=86400):\n",
+    "    if store.get(record_key) is None:            # check ...\n"
+    "        store.set(record_key, claim, ex=86400)   # ... then set: two steps, not atomic\n")
+assert IDEM_GET_THEN_SET != IDEM_SOLUTION
+
 IDEM_NAIVE = '''import json
 
 

@@ -5,7 +5,7 @@ One batch: the solution, the untouched student version, and submissions that rep
 answer with a wrong one — OFFSET pagination, keyset without a tie-breaker, a base64-wrapped offset
 (games the opaque-cursor check), a fixed-window "token bucket", an uncapped bucket, a counter that
 never refills (games the visible burst check), a handler that stores the key after doing the work,
-a handler that ignores the payload.
+a handler that claims the key with a get then a set (not atomic), a handler that ignores the payload.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ WRONG = {
     "fixed_window": ("t6_answer", ANS.BUCKET_FIXED_WINDOW, {"t6_test_refill", "t6_test_random"}),
     "uncapped": ("t6_answer", ANS.BUCKET_UNCAPPED, {"t6_test_refill", "t6_test_random"}),
     "counter": ("t6_answer", ANS.BUCKET_COUNTER, {"t6_test_refill", "t6_test_random"}),
-    "store_after": ("t7_answer", ANS.IDEM_STORE_AFTER, {"t7_test_in_flight", "t7_test_expiry"}),
+    "store_after": ("t7_answer", ANS.IDEM_STORE_AFTER, {"t7_test_in_flight"}),
+    "get_then_set": ("t7_answer", ANS.IDEM_GET_THEN_SET, {"t7_test_in_flight"}),
     "no_fingerprint": ("t7_answer", ANS.IDEM_NO_FINGERPRINT, {"t7_test_mismatch"}),
 }
 

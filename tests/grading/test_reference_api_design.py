@@ -39,7 +39,8 @@ CASES = [
     ("BUCKET_UNCAPPED", "TokenBucket", BUCKET, {"check_bucket_refill", "compare_bucket_with_reference"}),
     ("BUCKET_COUNTER", "TokenBucket", BUCKET, {"check_bucket_refill", "compare_bucket_with_reference"}),
     ("IDEM_SOLUTION", "handle_payment", IDEM, set()),
-    ("IDEM_STORE_AFTER", "handle_payment", IDEM, {"check_idempotency_in_flight", "check_idempotency_expiry"}),
+    ("IDEM_STORE_AFTER", "handle_payment", IDEM, {"check_idempotency_in_flight"}),
+    ("IDEM_GET_THEN_SET", "handle_payment", IDEM, {"check_idempotency_in_flight"}),
     ("IDEM_NO_FINGERPRINT", "handle_payment", IDEM, {"check_idempotency_mismatch"}),
     ("IDEM_NAIVE", "handle_payment", IDEM, set(IDEM)),
 ]

@@ -455,7 +455,8 @@ def check_idempotency_mismatch(handler: Callable, *, question: object = "?") -> 
 
 def check_idempotency_in_flight(handler: Callable, *, question: object = "?") -> None:
     """A retry arrives while the first request is inside the charge: it must get 409 and not
-    charge; the first request then completes; one charge in all."""
+    charge; the first request then completes; one charge in all. The key is claimed with an
+    atomic ``set(nx=True)``: a get-then-set passes this sequential probe but not two servers at once."""
     store = KeyStore()
     pay = {"amount": 900, "currency": "GBP"}
     seen: list[tuple[int, str]] = []
@@ -472,6 +473,10 @@ def check_idempotency_in_flight(handler: Callable, *, question: object = "?") ->
         _fail(question, "the first request must still complete with 201.")
     if _handle(handler, "dup", dict(pay), store, charge, question) != first or len(charge.made) != 1:
         _fail(question, "once the first request has finished, a retry must replay its response.")
+    claims = [e for e in store.log if e[0] == "set" and "dup" in e[1]]
+    if not claims or not claims[0][2]:
+        _fail(question, "claim the key in one atomic step, set(..., nx=True): with a get and then a set, two "
+                        "requests that arrive together on two servers both find no key and both charge.")
 
 
 def check_idempotency_expiry(handler: Callable, *, question: object = "?") -> None:
@@ -483,6 +488,3 @@ def check_idempotency_expiry(handler: Callable, *, question: object = "?") -> No
         _fail(question, "store the record under a key that contains the Idempotency-Key.")
     if any(store.expiry.get(k) != 86400 for k in keys):
         _fail(question, "every record for the key must expire after 24 hours (ex=86400).")
-    claims = [e for e in store.log if e[0] == "set" and "exp-1" in e[1]]
-    if not claims or not claims[0][2]:
-        _fail(question, "claim the key with set(..., nx=True) before doing the work.")
