@@ -579,7 +579,8 @@ class TimedQueue:
     """An SQS-like queue on a clock: a received message stays in the queue, invisible for
     ``visibility_timeout`` seconds; deleted with its latest receipt it is gone; otherwise it
     becomes visible again and is delivered to whoever asks next. ``change_visibility``
-    (a heartbeat) restarts the timeout."""
+    (a heartbeat) restarts the timeout. A delete with an older receipt deletes nothing here
+    (SQS's DeleteMessage accepts it, but "the message might not be deleted")."""
 
     def __init__(self, messages: Sequence[str], *, visibility_timeout: float, clock: Callable[[], float]) -> None:
         self.clock = clock
@@ -624,7 +625,8 @@ class TimedQueue:
 class VisibilityRun:
     processed: Counter[str]            # message -> times a consumer finished processing it
     deliveries: int
-    stale_deletes: int                 # deletes refused because the message had been redelivered meanwhile
+    stale_deletes: int                 # deletes with an outdated receipt (redelivered meanwhile): SQS accepts
+                                       # the call but may not delete; here they delete nothing
     finished_at: float
     log: list[str]
 
