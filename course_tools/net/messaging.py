@@ -103,10 +103,13 @@ class PubSubRun:
                 ", ".join(f"{k} {v} (missed {self.published - v})" for k, v in self.received.items()))
 
 
+WAIT_S = 10.0     # only ever waited in full if a message that must come does not: a loaded machine is slow, not lossy
+
+
 def _drain(ps, expect: int) -> int:
     got = 0
     while got < expect:
-        msg = ps.get_message(ignore_subscribe_messages=True, timeout=2.0)
+        msg = ps.get_message(ignore_subscribe_messages=True, timeout=WAIT_S)
         if msg is None:
             break
         got += 1
@@ -124,7 +127,12 @@ def pubsub_missed(r: redis_py.Redis, *, messages: int = 10, down: tuple[int, int
         def subscribe(name):
             ps = clients[name].pubsub()
             ps.subscribe(channel)
-            ps.get_message(timeout=2.0)          # the subscribe confirmation: now we are listening
+            # Wait for the server's subscribe confirmation: only then is the subscription in place,
+            # so a PUBLISH sent afterwards on another connection is sure to reach it.
+            confirm = ps.get_message(timeout=WAIT_S)
+            if not confirm or confirm.get("type") != "subscribe":
+                ps.close()
+                raise RuntimeError(f"no subscribe confirmation for {name} within {WAIT_S} s: {confirm!r}")
             subs[name] = ps
         for name in clients:
             subscribe(name)

@@ -281,6 +281,7 @@ def run_consumer(consumer: Consumer, messages: Sequence[Mapping[str, Any]], *, c
     if duplicate is not None:
         queue.duplicate(*duplicate)
     status = DONE
+    redelivered = False                          # did the crash leave a message to redeliver?
     while True:
         try:
             while True:
@@ -300,10 +301,10 @@ def run_consumer(consumer: Consumer, messages: Sequence[Mapping[str, Any]], *, c
             break
         except ConsumerCrash:
             world.current, world.dead = None, False      # a fresh process takes over
-            queue.redeliver_inflight(position)
+            redelivered = bool(queue.redeliver_inflight(position)) or redelivered
     effects = {m["id"]: world.effects.get(m["id"], 0) for m in messages}
     return CrashOutcome(crash_before if world.crashed else None, world.crash_label,
-                        position if (world.crashed or duplicate) else None, effects, dict(store.data), status,
+                        position if (redelivered or duplicate) else None, effects, dict(store.data), status,
                         tuple(world.calls), duplicate[0] if duplicate else None)
 
 
@@ -357,14 +358,20 @@ def explore_crashes(consumer: Consumer, messages: Sequence[Mapping[str, Any]], *
     """Crash ``consumer`` before each of its N calls in turn (N from a crash-free run).
 
     With ``positions`` every place the redelivered message can re-enter the waiting queue is
-    explored (else only the end). With ``duplicates`` the crash-free run is also repeated with
-    each message delivered a second time at every position.
+    explored (else only the end). A crash that leaves no message in flight (before a
+    ``receive``, or after the ack) redelivers nothing, so it gets one run, not one per
+    position: every run in the report is a different scenario. With ``duplicates`` the
+    crash-free run is also repeated with each message delivered a second time at every position.
     """
     clean = run_consumer(consumer, messages, max_calls=max_calls)
     report = CrashReport(name or getattr(consumer, "__name__", "consumer"), len(clean.calls), [clean])
     for k in range(len(clean.calls)):
-        waiting = _waiting_at(consumer, messages, k, max_calls)     # messages waiting when the crash came
-        for pos in (range(waiting + 1) if positions else [waiting]):
+        waiting, inflight = _waiting_at(consumer, messages, k, max_calls)   # queue state when the crash came
+        if not inflight:
+            choices: Iterable[int | None] = [None]
+        else:
+            choices = range(waiting + 1) if positions else [waiting]
+        for pos in choices:
             report.outcomes.append(run_consumer(consumer, messages, crash_before=k, position=pos, max_calls=max_calls))
     if duplicates:
         for m in messages:
@@ -373,26 +380,30 @@ def explore_crashes(consumer: Consumer, messages: Sequence[Mapping[str, Any]], *
     return report
 
 
-def _waiting_at(consumer: Consumer, messages: Sequence[Mapping[str, Any]], k: int, max_calls: int) -> int:
-    """Length of the ready queue at the moment of a crash before call ``k``."""
-    seen: list[int] = []
+def _waiting_at(consumer: Consumer, messages: Sequence[Mapping[str, Any]], k: int,
+                max_calls: int) -> tuple[int, int]:
+    """(messages waiting, messages in flight) at the moment of a crash before call ``k``."""
+    seen: list[tuple[int, int]] = []
 
     def spy(queue: SimQueue, store: Store) -> Any:
         try:
-            return consumer(queue, store)
+            result = consumer(queue, store)
         except ConsumerCrash:
-            seen.append(len(queue.ready))
+            seen.append((len(queue.ready), len(queue.inflight)))
             raise
+        if queue.world is not None and queue.world.dead and not seen:   # it swallowed its own crash
+            seen.append((len(queue.ready), len(queue.inflight)))
+        return result
 
     run_consumer(spy, messages, crash_before=k, max_calls=max_calls)
-    return seen[0] if seen else 0
+    return seen[0] if seen else (0, 0)
 
 
 def random_crash_run(consumer: Consumer, messages: Sequence[Mapping[str, Any]], *, rng: random.Random) -> CrashOutcome:
     """One run with a crash at a point chosen by ``rng`` (seeded: the same seed, the same run)."""
     n = count_crash_points(consumer, messages)
     k = rng.randrange(n)
-    waiting = _waiting_at(consumer, messages, k, 2_000)
+    waiting, _ = _waiting_at(consumer, messages, k, 2_000)
     return run_consumer(consumer, messages, crash_before=k, position=rng.randint(0, waiting))
 
 
@@ -568,7 +579,8 @@ class TimedQueue:
     """An SQS-like queue on a clock: a received message stays in the queue, invisible for
     ``visibility_timeout`` seconds; deleted with its latest receipt it is gone; otherwise it
     becomes visible again and is delivered to whoever asks next. ``change_visibility``
-    (a heartbeat) restarts the timeout."""
+    (a heartbeat) restarts the timeout. A delete with an older receipt deletes nothing here
+    (SQS's DeleteMessage accepts it, but "the message might not be deleted")."""
 
     def __init__(self, messages: Sequence[str], *, visibility_timeout: float, clock: Callable[[], float]) -> None:
         self.clock = clock
@@ -613,7 +625,8 @@ class TimedQueue:
 class VisibilityRun:
     processed: Counter[str]            # message -> times a consumer finished processing it
     deliveries: int
-    stale_deletes: int                 # deletes refused because the message had been redelivered meanwhile
+    stale_deletes: int                 # deletes with an outdated receipt (redelivered meanwhile): SQS accepts
+                                       # the call but may not delete; here they delete nothing
     finished_at: float
     log: list[str]
 

@@ -192,7 +192,7 @@ def simulate(*, keys: Sequence[str] = ("order-1", "order-2", "order-3", "order-4
             alive = [a for a in alive if a != m] if kind == "leave" else sorted(set(alive) | {m})
             since_commit.pop(m, None)
             group.rebalance(alive)
-            run.events.append(f"t={clock():.2f}s {m} {'left (uncommitted work is lost)' if kind == 'leave' else 'joined'}"
+            run.events.append(f"t={clock():.2f}s {m} {'died; what it processed but had not committed will be read again' if kind == 'leave' else 'joined'}"
                               f"; rebalance -> {group.assignment}")
         for _ in range(min(burst, len(pending))):
             k = pending.pop(0)

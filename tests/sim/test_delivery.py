@@ -25,9 +25,30 @@ def test_every_crash_point_is_explored_once_per_position(name):
     assert full.explored_points == n
     per_point = {}
     for o in full.outcomes[1:]:
-        per_point.setdefault(o.crash_point, set()).add(o.position)
+        per_point.setdefault(o.crash_point, []).append(o.position)
     assert set(per_point) == set(range(n))
-    assert all(ps == set(range(len(ps))) for ps in per_point.values()), "positions 0..waiting, each once"
+    for ps in per_point.values():
+        # nothing in flight: one run, nothing redelivered; else positions 0..waiting, each once
+        assert ps == [None] or ps == list(range(len(ps))), ps
+
+
+def test_counts_are_what_the_model_implies():
+    """Derived by hand for 3 payments. ack_before calls receive, ack, get, put per message plus a
+    last empty receive: 13 crash points. Only a crash before an ack leaves a message in flight
+    (2, 1, 0 messages waiting behind it: 3 + 2 + 1 positions); the other 10 points get one run
+    each; + the crash-free run = 17. It loses at the 6 points between ack and put. ack_after
+    (receive, get, put, ack) has a message in flight before get, put and ack: 3*3 + 3*2 + 3*1 = 18
+    runs + 4 points before a receive + the clean run = 23, and doubles a payment exactly when the
+    crash comes before an ack: 3 + 2 + 1 = 6 runs. No run is counted twice."""
+    before = d.explore_crashes(d.ack_before, MSGS)
+    after = d.explore_crashes(d.ack_after, MSGS)
+    assert (before.crash_points, before.runs, before.lost_runs, before.duplicated_runs) == (13, 17, 6, 0)
+    assert (after.crash_points, after.runs, after.lost_runs, after.duplicated_runs) == (13, 23, 0, 6)
+    for rep in (before, after):
+        scenarios = [(o.crash_point, o.position) for o in rep.outcomes]
+        assert len(scenarios) == len(set(scenarios)), "an identical run counted twice"
+    lost_at = {o.crash_label.split(" ")[0] for o in before.outcomes if o.lost}
+    assert lost_at == {"get", "put"} and all(o.position is None for o in before.outcomes if o.lost)
 
 
 def test_crash_point_labels_are_the_calls_of_the_clean_run():
