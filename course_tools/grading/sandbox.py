@@ -946,14 +946,15 @@ def _hidden_set(hide_paths) -> set[str]:
     return out
 
 
-def _bind_excluding(src: str, hidden: set[str], out: list[str]) -> None:
+def _bind_excluding(src: str, hidden: set[str], out: list[str], source=lambda p: p) -> None:
     """Bind ``src`` read-only at the same path, leaving out the ``hidden`` paths below it: a
     directory holding one is recreated (read-only, see ``--remount-ro /``) and its other entries
-    bound one by one; hidden entries simply do not exist in the jail."""
+    bound one by one; hidden entries simply do not exist in the jail. ``source(path)`` is where
+    bwrap finds ``path`` (see :class:`_Stage`)."""
     if src in hidden:
         return
     if not any(h.startswith(src + os.sep) for h in hidden):
-        out += ["--ro-bind", src, src]
+        out += ["--ro-bind", source(src), src]
         return
     out += ["--dir", src]
     try:
@@ -971,9 +972,9 @@ def _bind_excluding(src: str, hidden: set[str], out: list[str]) -> None:
         if _stat.S_ISLNK(st.st_mode):
             out += ["--symlink", os.readlink(p), p]
         elif _stat.S_ISDIR(st.st_mode):
-            _bind_excluding(p, hidden, out)
+            _bind_excluding(p, hidden, out, source)
         elif _stat.S_ISREG(st.st_mode):        # sockets, FIFOs, devices: never
-            out += ["--ro-bind", p, p]
+            out += ["--ro-bind", source(p), p]
 
 
 def _jail_roots() -> list[str]:
@@ -1091,20 +1092,27 @@ class Jail:
         env.update(extra)
         return env
 
-    def _launch(self, cmd: list[str], *, pass_fds, env, stdout, stderr, cwd: str, expose: list[str]) -> None:
-        """Start ``cmd`` through :data:`_LAUNCHER`: join the cgroups, set rlimits, (as root) make the
-        bound paths reachable and drop to the jail's uid, then exec."""
+    def _launch(self, cmd: list[str], *, pass_fds, env, stdout, stderr, cwd: str, stage: "_Stage | None" = None) -> None:
+        """Start ``cmd`` through a short chain of util-linux tools, each exec'ing the next in one process:
+        ``sh`` joins the jail's cgroups (before anything else runs), ``unshare --mount`` + ``mount``
+        (root only, when a bound path is under a directory the jail's uid cannot search, see
+        :class:`_Stage`), ``prlimit`` sets rlimits, ``setpriv`` drops to the jail's uid (no groups,
+        no capabilities, no_new_privs) and asks for SIGKILL when the caller dies."""
         lim = self.limits
-        rl = {"RLIMIT_AS": int(lim.cgroup_memory) + int(lim.memory), "RLIMIT_FSIZE": int(lim.file_size),
-              "RLIMIT_NOFILE": min(int(lim.open_files), 900), "RLIMIT_CORE": 0,
-              "RLIMIT_CPU": max(1, int(lim.notebook_timeout) + 1)}
+        rl = [f"--as={int(lim.cgroup_memory) + int(lim.memory)}", f"--fsize={int(lim.file_size)}",
+              f"--nofile={min(int(lim.open_files), 900)}", "--core=0", f"--cpu={max(1, int(lim.notebook_timeout) + 1)}"]
         if self.uid is not None:            # RLIMIT_NPROC counts the processes of the (fresh) uid only
-            rl["RLIMIT_NPROC"] = int(lim.processes) + 8
-        import json
-        cfg = {"procs": self.cgroup.procs_files() if self.cgroup else [], "rlimits": rl, "uid": self.uid,
-               "expose": _unreachable_ancestors(expose) if self.uid is not None else {},
-               "parent": os.getpid(), "argv": cmd}
-        self._proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _LAUNCHER, json.dumps(cfg)], env=env,
+            rl.append(f"--nproc={int(lim.processes) + 8}")
+        chain = ["prlimit", *rl, "setpriv", "--pdeathsig=KILL", "--no-new-privs"]
+        if self.uid is not None:
+            chain += [f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--inh-caps=-all",
+                      "--bounding-set=-all"]
+        chain += cmd
+        if stage is not None and stage.sources:
+            chain = ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", stage.script(), "jail-stage",
+                     *chain]
+        join = "".join(f"echo $$ > {_q(f)} || exit 125\n" for f in (self.cgroup.procs_files() if self.cgroup else []))
+        self._proc = subprocess.Popen(["/bin/sh", "-c", join + 'exec "$@"', "jail", *chain], env=env,
                                       pass_fds=tuple(pass_fds), stdin=subprocess.DEVNULL, stdout=stdout,
                                       stderr=stderr, start_new_session=True, cwd=cwd)
 
@@ -1135,8 +1143,10 @@ class Jail:
                 elif os.path.isdir(top):
                     b += ["--ro-bind", top, top]
             hidden = _hidden_set(hide_paths)
-            for r in _jail_roots():
-                _bind_excluding(r, hidden, b)
+            roots = _jail_roots()
+            stage = _Stage(roots if self.uid is not None else [])
+            for r in roots:
+                _bind_excluding(r, hidden, b, stage.source)
             for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime"):
                 if os.path.exists(f):
                     b += ["--ro-bind", f, f]
@@ -1176,8 +1186,7 @@ class Jail:
                 b += ["--perms", "0644", "--file", str(fd), dest]
             b += ["--remount-ro", "/", "--chdir", JAIL_SCRATCH, "--", *argv]
             self._launch([shutil.which("bwrap") or "bwrap", *b], pass_fds=tuple(pass_fds) + tuple(memfds),
-                         env=self._env(JAIL_HOME, "/tmp", env), stdout=stdout, stderr=stderr, cwd="/",
-                         expose=_jail_roots())
+                         env=self._env(JAIL_HOME, "/tmp", env), stdout=stdout, stderr=stderr, cwd="/", stage=stage)
         finally:
             for fd in memfds:
                 os.close(fd)
@@ -1196,13 +1205,29 @@ class Jail:
             with open(dest, "wb") as f:
                 f.write(data)
         self._launch(argv, pass_fds=pass_fds, env=self._env(home, tmp, env), stdout=stdout, stderr=stderr,
-                     cwd=self.scratch, expose=[])
+                     cwd=self.scratch)
 
     # -- running
     def wait(self, timeout: float | None) -> int | None:
         """The exit status of the jailed program (bwrap passes it on), or None after ``timeout`` seconds."""
+        proc = self._proc
+        if proc.returncode is not None or timeout is None:
+            return proc.wait()
+        try:                          # a pidfd wakes us the moment it exits (Popen.wait(t) polls every 50 ms)
+            fd = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            fd = None
+        if fd is not None:
+            import select
+            try:
+                p = select.poll()
+                p.register(fd, select.POLLIN)
+                ready = p.poll(max(0.0, timeout) * 1000)
+            finally:
+                os.close(fd)
+            return proc.wait() if ready else None
         try:
-            return self._proc.wait(timeout)
+            return proc.wait(timeout)
         except subprocess.TimeoutExpired:
             return None
 
@@ -1282,66 +1307,57 @@ def live_pids_of_uid(uid: int) -> list[int]:
     return out
 
 
-def _unreachable_ancestors(paths: list[str]) -> dict[str, list[str]]:
-    """For each directory on the way to ``paths`` that an unprivileged uid cannot search (e.g. a
-    0700 /root holding pyenv's Python), the paths below it to bind back after a tmpfs covers it.
-    The launcher does this in a mount namespace of its own, so the host is untouched."""
-    out: dict[str, list[str]] = {}
-    for p in paths:
-        parts = p.strip(os.sep).split(os.sep)
-        for i in range(1, len(parts)):
-            anc = os.sep + os.path.join(*parts[:i])
-            try:
-                if not os.stat(anc).st_mode & 0o001:
-                    out.setdefault(anc, []).append(p)
+_STAGE_POINTS = ("/mnt", "/media", "/srv", "/opt", "/var/tmp", "/dev/shm")
+
+
+class _Stage:
+    """Make bind sources reachable for bubblewrap running as the jail's uid, without touching the host.
+
+    bwrap resolves every bind source as the unprivileged jail uid, so a Python installation
+    under a 0700 ``/root`` (pyenv) or a checkout under someone's home cannot be bound directly.
+    The launcher, still root, enters a mount namespace of its own (``unshare --mount``), mounts a
+    small tmpfs on an existing directory (:data:`_STAGE_POINTS`, never an ancestor of a source)
+    and bind-mounts each such root there; bwrap binds from the stage. The host's mounts are
+    untouched and the stage dies with the jail."""
+
+    def __init__(self, roots: list[str]):
+        self.sources = [r for r in roots if _unsearchable_ancestor(r)]
+        self.point = None
+        if self.sources:
+            for cand in _STAGE_POINTS:
+                if os.path.isdir(cand) and not os.path.islink(cand) and not any(
+                        (r + os.sep).startswith(cand + os.sep) for r in roots):
+                    self.point = cand
                     break
-            except OSError:
-                break
-    return out
+            if self.point is None:
+                raise JailError(f"cannot make {self.sources} reachable for the jail's uid: none of "
+                                f"{_STAGE_POINTS} exists to stage them on")
+
+    def source(self, path: str) -> str:
+        for i, r in enumerate(self.sources):
+            if path == r or path.startswith(r + os.sep):
+                return f"{self.point}/{i}{path[len(r):]}"
+        return path
+
+    def script(self) -> str:
+        lines = ["set -e", f"mount -t tmpfs -o mode=755,size=64k,nosuid,nodev jail-stage {_q(self.point)}"]
+        for i, r in enumerate(self.sources):
+            lines += [f"mkdir {_q(f'{self.point}/{i}')}", f"mount --bind {_q(r)} {_q(f'{self.point}/{i}')}"]
+        return "\n".join(lines + ['exec "$@"'])
 
 
-# The launcher: a few lines of Python (``python -I -S -c``), between the grader and bubblewrap.
-# It joins the jail's cgroups before anything else runs, sets rlimits, and as root: in a private
-# mount namespace covers unsearchable ancestors of the bound paths with a tmpfs holding only those
-# paths, drops to the jail's uid (no groups, no capabilities, no_new_privs), asks for SIGKILL when
-# its parent dies, and execs bwrap (which then runs without any privilege in the host's namespaces).
-_LAUNCHER = r"""
-import ctypes, json, os, resource, sys
-cfg = json.loads(sys.argv[1])
-for f in cfg["procs"]:
-    with open(f, "w") as fh:
-        fh.write(str(os.getpid()))
-libc = ctypes.CDLL(None, use_errno=True)
-def check(r, what):
-    if r != 0:
-        e = ctypes.get_errno(); raise OSError(e, what + ": " + os.strerror(e))
-if cfg["expose"]:
-    check(libc.unshare(0x00020000), "unshare(CLONE_NEWNS)")
-    check(libc.mount(b"none", b"/", None, 16384 | (1 << 18), None), "mount --make-rprivate /")
-    for anc, keep in sorted(cfg["expose"].items()):
-        fds = [(k, os.open(k, os.O_PATH | os.O_DIRECTORY)) for k in keep]
-        check(libc.mount(b"tmpfs", anc.encode(), b"tmpfs", 2 | 4, b"mode=755,size=1m"), "mount tmpfs " + anc)
-        os.umask(0o022)
-        for k, fd in fds:
-            os.makedirs(k, exist_ok=True)
-            check(libc.mount(("/proc/self/fd/%d" % fd).encode(), k.encode(), None, 4096 | 16384, None), "bind " + k)
-            os.close(fd)
-        check(libc.mount(b"none", anc.encode(), None, 32 | 1 | 2 | 4, None), "remount ro " + anc)
-for name, v in cfg["rlimits"].items():
-    res = getattr(resource, name)
-    hard = resource.getrlimit(res)[1]
-    v = v if hard == resource.RLIM_INFINITY else min(v, hard)
-    resource.setrlimit(res, (v, v))
-uid = cfg["uid"]
-if uid is not None:
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-    if os.getresuid() != (uid, uid, uid) or os.getgroups():
-        raise SystemExit("jail launcher: could not drop privileges")
-libc.prctl(38, 1, 0, 0, 0)          # PR_SET_NO_NEW_PRIVS
-libc.prctl(1, 9, 0, 0, 0)           # PR_SET_PDEATHSIG SIGKILL (after the uid change, which clears it)
-if os.getppid() != cfg["parent"]:
-    raise SystemExit("jail launcher: the grader is gone")
-os.execvp(cfg["argv"][0], cfg["argv"])
-"""
+def _unsearchable_ancestor(path: str) -> bool:
+    """Is a directory on the way to ``path`` closed to a uid that is neither its owner nor in its group?"""
+    parts = path.strip(os.sep).split(os.sep)
+    for i in range(1, len(parts)):
+        try:
+            if not os.stat(os.sep + os.path.join(*parts[:i])).st_mode & 0o001:
+                return True
+        except OSError:
+            return False
+    return False
+
+
+def _q(s: str) -> str:
+    import shlex
+    return shlex.quote(s)

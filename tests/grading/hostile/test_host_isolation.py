@@ -135,6 +135,7 @@ print(json.dumps(seen))
         assert not os.path.exists(os.path.join(d, name))
     keys = [int(line.split()[0]) for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]]
     assert key not in keys
+    assert "jail-stage" not in Path("/proc/self/mountinfo").read_text()      # the launcher's mounts were its own
 
 
 def test_processes_of_the_host_are_invisible_and_unsignalable(jailed):
