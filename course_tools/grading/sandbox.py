@@ -55,7 +55,8 @@ What it does not guarantee
 * Without root (``jail_available()`` is then False), a jail runs as the caller's own uid,
   without cgroups (no CPU quota, no memory or pids limit for the tree, CPU time from ``/proc``
   only) and without ``RLIMIT_NPROC``. ``unsafe=True`` runs the program with rlimits only: for a
-  learner's own ``course check`` or an instructor's explicit ``--unsafe``.
+  learner's own ``course check`` or an instructor's explicit ``--unsafe`` (and without even
+  rlimits where util-linux's ``prlimit``/``setpriv`` do not exist, e.g. macOS).
 
 The rest of this module (``worker_command``, ``enter_sandbox``, ``hide_paths``, seccomp fd
 guard, ``CGroups``) serves the grading worker of the earlier design and goes with it.
@@ -1026,6 +1027,9 @@ def jail_available() -> tuple[bool, list[str]]:
         reasons.append("not Linux: the jail needs Linux namespaces and cgroups")
     if shutil.which("bwrap") is None:
         reasons.append("bubblewrap is not installed: `apt-get install bubblewrap` (or `make test` as root does it)")
+    for tool in ("setpriv", "prlimit", "unshare", "mount"):
+        if shutil.which(tool) is None:
+            reasons.append(f"`{tool}` (util-linux) is not on PATH")
     if os.geteuid() != 0:
         reasons.append("not running as root: each jail needs a fresh unprivileged uid and its own cgroups; "
                        "run `course autograde` as root (or pass --unsafe to grade with rlimits only)")
@@ -1103,7 +1107,10 @@ class Jail:
               f"--nofile={min(int(lim.open_files), 900)}", "--core=0", f"--cpu={max(1, int(lim.notebook_timeout) + 1)}"]
         if self.uid is not None:            # RLIMIT_NPROC counts the processes of the (fresh) uid only
             rl.append(f"--nproc={int(lim.processes) + 8}")
-        chain = ["prlimit", *rl, "setpriv", "--pdeathsig=KILL", "--no-new-privs"]
+        if self.unsafe and not (shutil.which("prlimit") and shutil.which("setpriv")):
+            chain = []                  # not Linux (a learner's own check on macOS): no rlimits, said in the docstring
+        else:
+            chain = ["prlimit", *rl, "setpriv", "--pdeathsig=KILL", "--no-new-privs"]
         if self.uid is not None:
             chain += [f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--inh-caps=-all",
                       "--bounding-set=-all"]
