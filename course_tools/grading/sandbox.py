@@ -1012,7 +1012,7 @@ def _reserve_uid() -> int:
 
 
 _AVAILABLE: tuple[bool, list[str]] | None = None
-_SEQ = [0]
+_SEQ = __import__("itertools").count(1)    # next() is atomic under the GIL: jails may start from threads
 
 
 def jail_available() -> tuple[bool, list[str]]:
@@ -1133,8 +1133,8 @@ class Jail:
         remove_stale_jails()
         uid_for_name = self.uid if self.uid is not None else os.getuid()
         try:
-            _SEQ[0] += 1     # name: course-jail-<uid>-<n>-<creator pid> (remove_stale_jails reads the pid)
-            self.cgroup = JailCgroup(f"{_CG_PREFIX}{uid_for_name}-{_SEQ[0]}-{os.getpid()}", self.limits)
+            # name: course-jail-<uid>-<n>-<creator pid> (remove_stale_jails reads the pid)
+            self.cgroup = JailCgroup(f"{_CG_PREFIX}{uid_for_name}-{next(_SEQ)}-{os.getpid()}", self.limits)
         except OSError as exc:
             if root:
                 raise JailError(f"cannot create the jail's cgroups: {exc}") from exc

@@ -254,3 +254,22 @@ def test_unsafe_mode_runs_with_rlimits_and_cleans_its_scratch():
         size, text, cwd = j._proc.stdout.read().decode().split()
         scratch = j.scratch
     assert (size, text, cwd) == ("12345", "ok", scratch) and not os.path.exists(scratch)
+
+
+def test_jail_available_names_what_is_missing_and_ci_fails_instead_of_skipping(monkeypatch):
+    """Without bubblewrap, does jail_available() say so in a line an instructor can act on; and do
+    the jail tests skip with that line, except under CI=true, where they fail?"""
+    import shutil as _shutil
+
+    from tests.grading.conftest import require_jail
+    real_which = _shutil.which
+    monkeypatch.setattr(sandbox, "_AVAILABLE", None)
+    monkeypatch.setattr(sandbox.shutil, "which", lambda cmd, *a, **k: None if cmd == "bwrap" else real_which(cmd))
+    ok, reasons = sandbox.jail_available()
+    assert not ok and reasons[0].startswith("bubblewrap is not installed: `apt-get install bubblewrap`")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="the grading jail is not available here: bubblewrap"):
+        require_jail()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run these tests"):
+        require_jail()

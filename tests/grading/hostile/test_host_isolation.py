@@ -154,3 +154,32 @@ print(json.dumps({"pids": pids, "me": os.getpid(), "signal": sig}))
     seen = r["seen"]
     assert seen["pids"] == [1, seen["me"]] and seen["signal"] in ("ProcessLookupError", "PermissionError")
 
+
+
+def test_code_the_grader_imports_cannot_be_changed(jailed):
+    """Can a jailed program change what the grader itself imports afterwards: course_tools, a
+    .pth file in the venv's site-packages (run at every interpreter start), the Python
+    installation? Every write must fail (EROFS, or EACCES where the file's own mode is checked
+    first), and the host's files stay as they were."""
+    import site
+    import sys
+    course_tools = str(CHECKOUT / "course_tools")
+    site_packages = site.getsitepackages()[0]
+    targets = [f"{course_tools}/__init__.py", f"{course_tools}/evil.py", f"{course_tools}/sim/evil.py",
+               f"{site_packages}/evil.pth", f"{os.path.realpath(sys.base_prefix)}/lib/evil.py"]
+    before = (CHECKOUT / "course_tools" / "__init__.py").read_bytes()
+    r = jailed(f"TARGETS = {targets!r}\n" + """
+import json, os
+seen = {}
+for t in TARGETS:
+    try:
+        with open(t, "a") as f:
+            f.write("import os; os.system('id')\\n")
+        seen[t] = "written"
+    except OSError as e:
+        seen[t] = e.errno
+print(json.dumps(seen))
+""", hide=["course_tools/sim/caches.py"])                 # a split directory (sim/) is read-only too
+    assert set(r["seen"]) == set(targets) and set(r["seen"].values()) <= {13, 30}     # EACCES, EROFS
+    assert (CHECKOUT / "course_tools" / "__init__.py").read_bytes() == before
+    assert not [t for t in targets[1:] if os.path.exists(t)]
