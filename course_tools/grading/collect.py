@@ -18,7 +18,8 @@ How the student id is found (paths are relative to SOURCE, or to the zip's root)
    with the notebook's own name (``08_caching.ipynb``, ``08_caching_v2.ipynb``) names no
    student and is listed as unmatched.
 4. A zip whose members all sit in one top-level folder named ``submissions`` (or
-   ``submission``, ``downloads``, ``download``; any case) has that wrapper dropped
+   ``submission``, ``downloads``, ``download``, ``export``, ``exports``; any case) has that
+   wrapper dropped
    (``submissions/jsmith/...``, ``submissions/jdoe_1_2_08_caching.ipynb``). Any other single
    top-level folder is one student's, and everything inside it is that student's: folders or
    files in it named like other students never make them submissions of those students
@@ -66,7 +67,6 @@ from course_tools.grading.nbgrader_io import COURSE_DIR
 
 __all__ = ["Limits", "Imported", "Skipped", "CollectReport", "collect", "student_from_path", "run"]
 
-_WRAPPERS = ("submissions", "submission", "downloads", "download")    # all in ids.RESERVED
 _MOODLE = re.compile(r"^(?P<name>.+?)_(?P<pid>\d+)_assignsubmission_[A-Za-z]+_?$")
 _IGNORED = ("Thumbs.db", "desktop.ini")
 
@@ -293,7 +293,7 @@ def _drop_wrapper(entries: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     tops = {PurePosixPath(rel).parts[0] for rel, _ in entries}
     if len(tops) != 1 or any(len(PurePosixPath(rel).parts) == 1 for rel, _ in entries):
         return entries
-    if next(iter(tops)).lower() not in _WRAPPERS:
+    if next(iter(tops)).lower() not in ids.WRAPPERS:
         return entries
     return [("/".join(PurePosixPath(rel).parts[1:]), data) for rel, data in entries]
 

@@ -9,8 +9,10 @@ instructor's tools write (``grades/<assignment>/<student>.json``,
 * 1 to 64 characters of ASCII letters, digits and ``. _ @ -``, the first a letter or digit
   (so never ``.``, ``..``, a hidden name, an option like ``-rf`` or a formula like ``=cmd``);
   not valid UTF-8, a path separator, a control character, a space: refused;
-* not a word this tool uses for a folder of its own (:data:`RESERVED`, case-insensitive:
-  ``submissions/`` is what an LMS zip's wrapper folder is called, so it can never be a student).
+* not a word this tool uses for a folder of its own or an upload's wrapper folder
+  (:data:`RESERVED`, case-insensitive: ``course collect`` drops a zip's single top-level
+  ``submissions/`` or ``export/`` folder as a wrapper, which is safe only because no student
+  can be called so).
 
 A refused name is reported with :func:`shown` (printable ASCII, escapes for anything else,
 at most 80 characters), and the batch goes on: one odd folder never stops the class.
@@ -23,11 +25,11 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["STUDENT_ID", "RESERVED", "problem", "is_valid", "shown", "submitted_students", "Refused"]
+__all__ = ["STUDENT_ID", "RESERVED", "WRAPPERS", "problem", "is_valid", "shown", "submitted_students", "Refused"]
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
-RESERVED = frozenset({"submissions", "submission", "submitted", "source", "release", "autograded", "feedback",
-                      "grades", "downloads", "download"})
+WRAPPERS = ("submissions", "submission", "downloads", "download", "export", "exports")   # an upload's wrapper folder
+RESERVED = frozenset({*WRAPPERS, "submitted", "source", "release", "autograded", "feedback", "grades"})
 
 Refused = tuple[str, str]          # (the name as shown, why it is refused)
 
