@@ -147,8 +147,8 @@ def test_cpu_quota_holds_for_the_whole_tree(jailed):
     assert r["rc"] == 0, r["err"]
     # an upper bound: holds on a loaded machine too (load only lowers what the jail gets);
     # 10% + one period of slack for the CFS accounting granularity and the jail's start-up
-    assert 0 < r["cpu"] <= 0.5 * r["wall"] * 1.1 + 0.1, (r["cpu"], r["wall"])
-    assert r["cpu_after_kill"] == r["cpu"]
+    # (the count is still there after kill(), plus what bwrap's own init used while exiting)
+    assert 0 < r["cpu"] <= r["cpu_after_kill"] <= 0.5 * r["wall"] * 1.1 + 0.1, (r["cpu"], r["cpu_after_kill"], r["wall"])
 
 
 def test_memory_limit_holds_for_the_whole_tree(jailed):
