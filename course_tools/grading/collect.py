@@ -372,8 +372,10 @@ def collect(source: Path | str, assignment: str, course_dir: Path | str = COURSE
         if submitted not in target.resolve().parents:  # belt and braces: ids are already validated
             report.skipped.append(Skipped(rel, "refused: target outside submitted/"))
             continue
-        if target.is_symlink():
-            report.skipped.append(Skipped(rel, f"refused: {target} is a symbolic link"))
+        link = next((p for p in (submitted / student, submitted / student / assignment, target) if p.is_symlink()),
+                    None)
+        if link is not None:     # e.g. submitted/alice -> bob: alice's upload must never land in bob's folder
+            report.skipped.append(Skipped(rel, f"refused: {link} is a symbolic link"))
             continue
         if target.exists():
             if target.read_bytes() == data:

@@ -331,3 +331,19 @@ def test_non_utf8_folder_in_an_upload_is_skipped_and_named_safely(tmp_path):
     text = rep.summary()
     text.encode("ascii")
     assert "caf\\xe9/08_caching.ipynb: unsafe or unusable student id 'caf\\xe9': the name is not valid UTF-8" in text
+
+
+def test_a_linked_student_folder_never_receives_an_upload(tmp_path):
+    """If submitted/alice is a symbolic link to bob's folder, is alice's upload refused (even with
+    --force) rather than written over bob's submission?"""
+    course = _course(tmp_path)
+    bob = course / "submitted" / "bob" / A / "08_caching.ipynb"
+    bob.parent.mkdir(parents=True)
+    bob.write_bytes(_nb("real-bob"))
+    (course / "submitted" / "alice").symlink_to(course / "submitted" / "bob")
+    src = tmp_path / "upload"
+    (src / "alice").mkdir(parents=True)
+    (src / "alice" / "08_caching.ipynb").write_bytes(_nb("alice"))
+    rep = collect(src, A, course, force=True)
+    assert not rep.imported and "is a symbolic link" in rep.skipped[0].reason
+    assert bob.read_bytes() == _nb("real-bob")
