@@ -44,8 +44,10 @@ tests/grading/test_sandbox.py and tests/grading/hostile/test_host_isolation.py)
 What it does not guarantee
 
 * It is not a virtual machine: the jail shares the host's kernel; a kernel vulnerability
-  reachable from an unprivileged process (or through its own unprivileged user namespace) can
-  break out. No seccomp filter narrows the system calls it may make.
+  reachable from an unprivileged process can break out. A seccomp filter (x86_64 only) refuses
+  the system calls that are the usual kernel attack surface or reach other processes
+  (:data:`JAIL_DENIED_SYSCALLS`: io_uring, bpf, userfaultfd, perf_event_open, keyctl, ptrace,
+  mount and namespace calls, other ABIs, ...); everything else is allowed.
 * Side channels are not closed: CPU caches, timing, ``/proc/cpuinfo``, and the load the jail
   causes within its quota, memory and I/O bandwidth (there is no I/O limit).
 * Whatever ``course_tools`` (minus ``hide_paths``), the virtual environment and the Python
@@ -992,6 +994,33 @@ def _jail_roots() -> list[str]:
     return [r for i, r in enumerate(roots) if not any(r.startswith(o + os.sep) for o in roots[:i])]
 
 
+# x86_64 system calls a graded notebook never needs and that are a kernel's usual attack surface
+# or reach other processes: refused with EPERM (as Docker's default profile does for most of them).
+JAIL_DENIED_SYSCALLS = {
+    101: "ptrace", 310: "process_vm_readv", 311: "process_vm_writev", 312: "kcmp", 298: "perf_event_open",
+    321: "bpf", 323: "userfaultfd", 248: "add_key", 249: "request_key", 250: "keyctl", 103: "syslog",
+    425: "io_uring_setup", 426: "io_uring_enter", 427: "io_uring_register", 303: "name_to_handle_at",
+    304: "open_by_handle_at", 165: "mount", 166: "umount2", 155: "pivot_root", 272: "unshare", 308: "setns",
+    428: "open_tree", 429: "move_mount", 430: "fsopen", 431: "fsconfig", 432: "fsmount", 433: "fspick",
+    442: "mount_setattr", 246: "kexec_load", 320: "kexec_file_load", 175: "init_module", 313: "finit_module",
+    176: "delete_module", 167: "swapon", 168: "swapoff", 163: "acct",
+}
+
+
+def jail_seccomp_filter() -> bytes | None:
+    """The jail's seccomp-BPF program (``bwrap --seccomp``): other architectures' and the x32 system
+    call ABI refused, then :data:`JAIL_DENIED_SYSCALLS`; everything else allowed. None off x86_64."""
+    import struct
+    if not seccomp_available():
+        return None
+    ins = [(_BPF_LD_W_ABS, 0, 0, 4), (_BPF_JEQ_K, 1, 0, _AUDIT_ARCH_X86_64), (_BPF_RET_K, 0, 0, _RET_EPERM),
+           (_BPF_LD_W_ABS, 0, 0, 0), (_BPF_JGE_K, 0, 1, 0x40000000), (_BPF_RET_K, 0, 0, _RET_EPERM)]
+    for nr in sorted(JAIL_DENIED_SYSCALLS):
+        ins += [(_BPF_JEQ_K, 0, 1, nr), (_BPF_RET_K, 0, 0, _RET_EPERM)]
+    ins.append((_BPF_RET_K, 0, 0, _RET_ALLOW))
+    return b"".join(struct.pack("=HBBI", *i) for i in ins)
+
+
 def _memfd(name: str, data: bytes) -> int:
     fd = os.memfd_create(name, 0)          # no MFD_CLOEXEC: bwrap reads it
     view = memoryview(data)
@@ -1191,6 +1220,11 @@ class Jail:
                 fd = _memfd("file", bytes(data))
                 memfds.append(fd)
                 b += ["--perms", "0644", "--file", str(fd), dest]
+            prog = jail_seccomp_filter()
+            if prog is not None:
+                fd = _memfd("seccomp", prog)
+                memfds.append(fd)
+                b += ["--seccomp", str(fd)]
             b += ["--remount-ro", "/", "--chdir", JAIL_SCRATCH, "--", *argv]
             self._launch([shutil.which("bwrap") or "bwrap", *b], pass_fds=tuple(pass_fds) + tuple(memfds),
                          env=self._env(JAIL_HOME, "/tmp", env), stdout=stdout, stderr=stderr, cwd="/", stage=stage)

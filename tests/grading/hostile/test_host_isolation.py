@@ -183,3 +183,29 @@ print(json.dumps(seen))
     assert set(r["seen"]) == set(targets) and set(r["seen"].values()) <= {13, 30}     # EACCES, EROFS
     assert (CHECKOUT / "course_tools" / "__init__.py").read_bytes() == before
     assert not [t for t in targets[1:] if os.path.exists(t)]
+
+
+def test_kernel_attack_surface_syscalls_are_refused(jailed):
+    """Are io_uring, bpf, userfaultfd, perf_event_open, keyctl, ptrace, unshare and mount refused
+    with EPERM inside the jail (seccomp), while ordinary work (files, sockets, threads) goes on?"""
+    if not sandbox.seccomp_available():
+        pytest.skip("the jail's seccomp filter is for x86_64")
+    r = jailed("""
+import ctypes, json, os, socket, threading
+libc = ctypes.CDLL(None, use_errno=True)
+calls = {"io_uring_setup": (425, 1, 0), "bpf": (321, 0, 0, 0), "userfaultfd": (323, 0), "keyctl": (250, 0, 0),
+         "perf_event_open": (298, 0, 0, -1, -1, 0), "ptrace": (101, 0, 0, 0, 0), "unshare": (272, 0x20000),
+         "mount": (165, 0, 0, 0, 0, 0), "process_vm_readv": (310, 1, 0, 0, 0, 0, 0)}
+seen = {}
+for name, args in calls.items():
+    ctypes.set_errno(0)
+    rc = libc.syscall(*args)
+    seen[name] = ctypes.get_errno() if rc == -1 else "allowed"
+t = threading.Thread(target=lambda: None); t.start(); t.join()
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.close()
+open("f", "w").write("ok")
+seen["ordinary"] = open("f").read()
+print(json.dumps(seen))
+""")
+    assert r["seen"] == {**{k: 1 for k in ("io_uring_setup", "bpf", "userfaultfd", "keyctl", "perf_event_open",
+                                          "ptrace", "unshare", "mount", "process_vm_readv")}, "ordinary": "ok"}
