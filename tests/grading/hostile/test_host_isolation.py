@@ -209,3 +209,12 @@ print(json.dumps(seen))
 """)
     assert r["seen"] == {**{k: 1 for k in ("io_uring_setup", "bpf", "userfaultfd", "keyctl", "perf_event_open",
                                           "ptrace", "unshare", "mount", "process_vm_readv")}, "ordinary": "ok"}
+
+
+def test_the_graders_environment_does_not_leak(jailed, monkeypatch):
+    """Does a jailed program see only its minimal environment, not the grader's variables
+    (tokens, COURSE_REDIS_URL, ...)?"""
+    monkeypatch.setenv("COURSE_TEST_SECRET", "s3cr3t")          # inherited by the runner, the jail's creator
+    r = jailed("import json, os; print(json.dumps(sorted(os.environ)))")
+    assert set(r["seen"]) <= {"PATH", "PWD", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONDONTWRITEBYTECODE",
+                              "PYTHONNOUSERSITE"}
