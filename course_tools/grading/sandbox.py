@@ -1116,6 +1116,8 @@ class Jail:
             self.kill()
             raise
         self.pid: int = self._proc.pid
+        self.stdout = self._proc.stdout        # file objects when stdout/stderr=subprocess.PIPE, else None
+        self.stderr = self._proc.stderr
 
     # -- starting
     def _env(self, home: str, tmp: str, extra: dict[str, str]) -> dict[str, str]:
