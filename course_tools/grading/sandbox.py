@@ -16,7 +16,10 @@ tests/grading/test_sandbox.py and tests/grading/hostile/test_host_isolation.py)
   (holding ``files``), ``/tmp`` (``HOME`` is ``/tmp/home``) and ``/dev/shm``, each a tmpfs of
   ``Limits.tmp_size`` bytes; everything else, ``/`` included, is read-only. Not there: the
   checkout (``.git``, ``notebooks/``, assessment sources), any home directory, ``/run``,
-  ``/var``, ``/sys``, the host's ``/tmp`` and ``/dev/shm``, and so no host unix socket.
+  ``/var``, ``/sys``, the host's ``/tmp`` and ``/dev/shm``, and so no host unix socket. Nothing
+  the grader imports (``course_tools``, the venv's ``site-packages``, the Python installation)
+  can be changed from inside. The environment is only ``PATH``, ``HOME``, ``TMPDIR``, ``LANG``,
+  ``LC_ALL``, two ``PYTHON*`` switches, ``PWD`` and the caller's ``env``.
 * **Own namespaces**: user (nested user namespaces refused), PID (it sees only its own
   processes; ``/proc`` is its own), IPC (SysV shared memory, semaphores and queues die with
   it), UTS (hostname ``jail``), cgroup and mount. The **network** namespace is the caller's:
@@ -28,15 +31,16 @@ tests/grading/test_sandbox.py and tests/grading/hostile/test_host_isolation.py)
   ``JAIL_UID_BASE``), without supplementary groups, with no capabilities, ``no_new_privs``, in a
   new session (no terminal), so it cannot signal, trace or read another jail's processes.
 * **Limits per jail** (cgroup v1 ``cpu``, ``cpuacct``, ``memory``, ``pids``, or a delegated
-  cgroup v2): a CPU quota (``Limits.cpu_quota`` CPUs: a spinning submission cannot slow the
+  cgroup v2, whose code path the tests have not run: the test machine has v1): a CPU quota (``Limits.cpu_quota`` CPUs: a spinning submission cannot slow the
   others beyond its share), memory for all its processes and tmpfs files together
   (``Limits.cgroup_memory``; swap counted when the kernel accounts it), processes and threads
   (``Limits.processes``); plus rlimits per process (address space, file size, open files,
   CPU seconds, no core dumps, and processes of its uid). :meth:`Jail.cpu_seconds` is the
   kernel's count for the whole tree, so the jailed program cannot under-report it.
 * **Nothing survives it.** :meth:`Jail.kill` kills every process in its cgroup (a fork bomb
-  included; the pids limit bounds it) and then every process of its uid, removes the cgroups
-  and the scratch; its tmpfs mounts and IPC objects die with its namespaces. If the caller dies,
+  included; the pids limit bounds it) and then every process of its uid, and removes the
+  cgroups; its tmpfs mounts (scratch, ``/tmp``, ``/dev/shm``) and IPC objects die with its
+  namespaces, and the launcher's own mounts with its private mount namespace. If the caller dies,
   the jail dies with it (``--die-with-parent``, and the launcher's parent-death signal; note
   that Linux sends it when the *thread* that created the jail exits), and
   :func:`remove_stale_jails` (run before each new jail) removes cgroups left by a dead caller.
