@@ -59,8 +59,9 @@ What it does not guarantee
   reachable: keep secrets out of them. Everything the caller passes in ``files``, ``env`` and
   ``pass_fds`` is the jail's.
 * Without root (``jail_available()`` is then False), a jail runs as the caller's own uid,
-  without cgroups (no CPU quota, no memory or pids limit for the tree, CPU time from ``/proc``
-  only) and without ``RLIMIT_NPROC``. ``unsafe=True`` runs the program with rlimits only: for a
+  without cgroups (no CPU quota, no memory or pids limit for the tree; CPU time only of the
+  main process, read from ``/proc`` while it runs) and without ``RLIMIT_NPROC`` (checked by
+  hand as uid 65534 with the system Python: the jail starts, sees the same minimal root). ``unsafe=True`` runs the program with rlimits only: for a
   learner's own ``course check`` or an instructor's explicit ``--unsafe`` (and without even
   rlimits where util-linux's ``prlimit``/``setpriv`` do not exist, e.g. macOS).
 
