@@ -377,8 +377,9 @@ def pids_of_uid(uid: int) -> list[int]:
     return pids_of_uid_range(uid, uid + 1)
 
 
-def pids_of_uid_range(lo: int, hi: int) -> list[int]:
-    """Processes whose real uid is in [lo, hi)."""
+def pids_of_uid_range(lo: int, hi: int, *, live_only: bool = False) -> list[int]:
+    """Processes whose real uid is in [lo, hi) (``live_only``: zombies left out, see
+    :func:`live_pids_of_uid`)."""
     out = []
     if not os.path.isdir("/proc"):
         return out
@@ -387,9 +388,12 @@ def pids_of_uid_range(lo: int, hi: int) -> list[int]:
             continue
         try:  # not os.stat: a non-dumpable process's /proc entry is owned by root
             with open(f"/proc/{name}/status") as f:
+                zombie = False
                 for line in f:
-                    if line.startswith("Uid:"):
-                        if lo <= int(line.split()[1]) < hi:
+                    if line.startswith("State:"):          # comes before Uid:
+                        zombie = line.split()[1] in ("Z", "X")
+                    elif line.startswith("Uid:"):
+                        if lo <= int(line.split()[1]) < hi and not (live_only and zombie):
                             out.append(int(name))
                         break
         except (OSError, ValueError, IndexError):
@@ -1344,15 +1348,7 @@ def live_pids_of_uid(uid: int) -> list[int]:
     """Processes of ``uid`` that are not zombies. (bwrap's PID 1 can outlive the bwrap process
     we wait for by a moment; it is then reparented and reaped by the machine's init, which may
     take a second: a zombie holds no resources, runs nothing and is out of the cgroup.)"""
-    out = []
-    for pid in pids_of_uid(uid):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
-                    out.append(pid)
-        except (OSError, IndexError):
-            continue
-    return out
+    return pids_of_uid_range(uid, uid + 1, live_only=True)
 
 
 _STAGE_POINTS = ("/mnt", "/media", "/srv", "/opt", "/var/tmp", "/dev/shm")
