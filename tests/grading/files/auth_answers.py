@@ -176,6 +176,13 @@ def lax_verify_pkce(verifier, challenge):
     return _correct_challenge(verifier) == challenge if verifier.isascii() else False
 
 
+def dollar_regex_verify_pkce(verifier, challenge):
+    """Checks length and alphabet with re.match and "^...$": "$" also matches before a final newline."""
+    if not re.match(r"^[A-Za-z0-9\-._~]{43,128}$", verifier):
+        return False
+    return hmac.compare_digest(_correct_challenge(verifier), challenge)
+
+
 def lenient_parser_validate_jwt(token, keys, audience, issuer, now, leeway=0):
     """Right rules, hand-rolled with a forgiving parser: the first three segments, any base64."""
     from cryptography.hazmat.primitives import hashes, serialization
