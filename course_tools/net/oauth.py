@@ -270,7 +270,7 @@ class ResourceServer(HTTPServer):
         if urlsplit(req.path).path != "/photos":
             return Response.json(404, {"error": "not found"})
         auth = req.headers.get("Authorization", "")
-        if not auth.startswith("Bearer "):
+        if auth[:7].lower() != "bearer ":  # the scheme name is case-insensitive (RFC 9110 §11.1)
             return Response.json(401, {"error": "no token"}, WWW_Authenticate='Bearer realm="photos"')
         # only the public key: a resource server cannot mint tokens
         keys = {k: v for k, v in self.auth_server.signer.verification_keys.items() if v["alg"] == "RS256"}
