@@ -36,13 +36,14 @@ def failing_parts(fn) -> set[str]:
     ("validate_jwt", set()),
     ("naive_validate_jwt", {"visible", "signature", "format"}),
     ("off_by_one_validate_jwt", {"claims"}),
+    ("substring_aud_validate_jwt", {"claims"}),
     ("library_defaults_validate_jwt", {"format"}),
     ("lenient_parser_validate_jwt", {"format"}),
     ("reject_everything", set(PARTS)),
 ])
 def test_each_validator_loses_exactly_its_parts(name, loses):
     """The naive validator (alg none, header-chosen HMAC key) loses the signature points; the off-by-one
-    on exp only the claims points; a forgiving parser only the format points; rejecting all loses all."""
+    on exp and `audience in aud` (a substring test on a string aud) only the claims points; a forgiving parser only the format points; rejecting all loses all."""
     assert failing_parts(getattr(A, name)) == loses
 
 

@@ -95,6 +95,19 @@ def off_by_one_validate_jwt(token, keys, audience, issuer, now, leeway=0):
         raise
 
 
+def substring_aud_validate_jwt(token, keys, audience, issuer, now, leeway=0):
+    """Correct, except the audience test is Python's `in`, which on a string aud is a substring test."""
+    try:
+        return _correct_validate_jwt(token, keys, audience, issuer, now, leeway)
+    except ValueError as exc:
+        if str(exc) != "wrong audience":          # the last check: everything else passed
+            raise
+        claims = json.loads(_segment(token.split(".")[1]))
+        if audience in claims.get("aud", ""):
+            return claims
+        raise
+
+
 def library_defaults_validate_jwt(token, keys, audience, issuer, now, leeway=0):
     """PyJWT used well (algorithm fixed by the key, claims checked) but no strict format checks."""
     header = jwt.get_unverified_header(token)
