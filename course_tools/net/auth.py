@@ -82,7 +82,7 @@ class OrdersAPI(HTTPServer):
     def _caller(self, req: Request) -> tuple[dict | None, str | None]:
         """(user, error): the user from the session cookie or the bearer token."""
         auth = req.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
+        if auth[:7].lower() == "bearer ":      # the scheme name is case-insensitive (RFC 9110 §11.1)
             self.work["signature_checks"] += 1
             try:
                 claims = tokens.validate(auth[7:], self.signer.verification_keys, audience=self.audience,
@@ -130,7 +130,10 @@ class OrdersAPI(HTTPServer):
             name, password = form["username"], form["password"]
         except (ValueError, KeyError, TypeError):
             return Response.json(400, {"error": "send JSON with username and password"})
-        if name not in self._hashes or not verify_password(self._hashes[name], password):
+        # an unknown user costs the same Argon2id verification as a wrong password, so that the response
+        # time does not tell an attacker which usernames exist (OWASP Authentication Cheat Sheet)
+        known = name in self._hashes
+        if not verify_password(self._hashes[name] if known else self._hashes["alice"], password) or not known:
             return self._unauthenticated()
         user = {"sub": name, "roles": USERS[name]["roles"]}
         sid = self.sessions.create(user)

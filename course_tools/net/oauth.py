@@ -23,17 +23,19 @@ verifiers come from the CSPRNG and are never printed in full.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import threading
 from dataclasses import dataclass
+from http.cookies import SimpleCookie
 from typing import Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from course_tools.net.http import HTTPServer, Request, Response
 from course_tools.net.wire import RawResponse, send
 from course_tools.security import tokens
-from course_tools.security.sessions import new_id
+from course_tools.security.sessions import cookie_header, new_id
 
 __all__ = ["Message", "Trace", "AuthorizationServer", "ResourceServer", "ClientApp", "OAuthLab", "s256",
            "new_verifier", "redirect_uri_allowed", "id_token_checks"]
@@ -69,12 +71,14 @@ class Message:
 
 
 class Trace:
-    """Messages in the order they were sent; also the 'browser' that follows redirects."""
+    """Messages in the order they were sent; also the 'browser' that follows redirects and keeps
+    the cookies each server sets (one browser per trace)."""
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self._lock = threading.Lock()
         self.names: dict[int, str] = {}          # port -> party name
+        self.cookies: dict[str, dict[str, str]] = {}   # the browser's cookie jar: host:port -> name -> value
 
     def add(self, msg: Message) -> None:
         with self._lock:
@@ -112,7 +116,15 @@ class Trace:
     def browse(self, url: str, *, on_redirect: Callable[[str], None] | None = None, max_hops: int = 10) -> RawResponse:
         """A user agent: GET ``url`` and follow redirects (calling ``on_redirect(location)`` first)."""
         for _ in range(max_hops):
-            resp = self.send("browser", "GET", url, label=f"GET {_short(url)}")
+            netloc = urlsplit(url).netloc
+            jar = self.cookies.setdefault(netloc, {})
+            headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())} if jar else None
+            resp = self.send("browser", "GET", url, label=f"GET {_short(url)}", headers=headers)
+            for name, morsel in SimpleCookie(resp.header("Set-Cookie") or "").items():
+                if morsel["max-age"] == "0":
+                    jar.pop(name, None)
+                else:
+                    jar[name] = morsel.value
             loc = resp.header("Location")
             if resp.status not in (302, 303) or not loc:
                 return resp
@@ -258,7 +270,7 @@ class ResourceServer(HTTPServer):
         if urlsplit(req.path).path != "/photos":
             return Response.json(404, {"error": "not found"})
         auth = req.headers.get("Authorization", "")
-        if not auth.startswith("Bearer "):
+        if auth[:7].lower() != "bearer ":  # the scheme name is case-insensitive (RFC 9110 §11.1)
             return Response.json(401, {"error": "no token"}, WWW_Authenticate='Bearer realm="photos"')
         # only the public key: a resource server cannot mint tokens
         keys = {k: v for k, v in self.auth_server.signer.verification_keys.items() if v["alg"] == "RS256"}
@@ -276,8 +288,13 @@ class ResourceServer(HTTPServer):
 
 # ---- ID token validation, step by step (OIDC Core §3.1.3.7) ------------------------------
 def id_token_checks(id_token: str, *, discovery: dict, jwks: dict, client_id: str, nonce: str | None,
-                    now: float, max_age: int = 600) -> list[tuple[str, bool, str]]:
-    """Each check an RP makes on an ID token, in order: ``(step, passed, detail)``."""
+                    now: float, max_age: int = 600, trusted_audiences: tuple[str, ...] = ()) -> list[tuple[str, bool, str]]:
+    """Each check an RP makes on an ID token, in order: ``(step, passed, detail)``.
+
+    ``aud`` must list ``client_id`` and no audience the client does not trust (OIDC Core §3.1.3.7:
+    "The ID Token MUST be rejected if [it] does not list the Client as a valid audience, or if it
+    contains additional audiences not trusted by the Client").
+    """
     import jwt
 
     steps: list[tuple[str, bool, str]] = []
@@ -301,8 +318,9 @@ def id_token_checks(id_token: str, *, discovery: dict, jwks: dict, client_id: st
     steps.append(("signature verifies", sig_ok, "RSASSA-PKCS1-v1_5 SHA-256"))
     steps.append(("iss == discovery issuer", claims.get("iss") == discovery["issuer"], str(claims.get("iss"))))
     aud = claims.get("aud")
-    auds = [aud] if isinstance(aud, str) else list(aud or [])
-    steps.append(("aud contains our client_id", client_id in auds, str(aud)))
+    auds = [aud] if isinstance(aud, str) else list(aud) if isinstance(aud, list) else []
+    trusted = {client_id, *trusted_audiences}
+    steps.append(("aud lists our client_id, no untrusted party", client_id in auds and set(auds) <= trusted, str(aud)))
     steps.append(("exp is in the future", isinstance(claims.get("exp"), (int, float)) and now < claims["exp"],
                   f"exp - now = {claims.get('exp', 0) - now:+.0f} s"))
     steps.append(("iat is recent", isinstance(claims.get("iat"), (int, float)) and now - max_age <= claims["iat"] <= now + 5,
@@ -325,7 +343,7 @@ class ClientApp(HTTPServer):
         super().__init__(self._route)
         self.auth_server, self.resource_server, self.trace, self.clock = auth_server, resource_server, trace, clock
         self.client_id, self.use_pkce, self.scope = client_id, use_pkce, scope
-        self.pending: dict[str, dict] = {}     # state -> {verifier, nonce}
+        self.pending: dict[str, dict] = {}     # state -> {browser, verifier, nonce}
         self.results: list[dict] = []
 
     @property
@@ -335,23 +353,33 @@ class ClientApp(HTTPServer):
     def _route(self, req: Request) -> Response:
         path = urlsplit(req.path).path
         if path == "/login":
-            state, nonce = new_id(16), new_id(16)
+            state, nonce, browser = new_id(16), new_id(16), new_id(16)
             params = {"response_type": "code", "client_id": self.client_id, "redirect_uri": self.redirect_uri,
                       "scope": self.scope, "state": state, "nonce": nonce}
-            pending = {"nonce": nonce}
+            pending = {"nonce": nonce, "browser": browser}
             if self.use_pkce:
                 pending["verifier"] = new_verifier()
                 params |= {"code_challenge": s256(pending["verifier"]), "code_challenge_method": "S256"}
             self.pending[state] = pending
-            return Response(302, {"Location": self.auth_server.url + "/authorize?" + urlencode(params)})
+            # state is bound to this browser by a cookie (RFC 6749 §10.12): a callback carrying a state
+            # that another browser started (login CSRF) is refused. SameSite=Lax still sends the cookie on
+            # the top-level redirect back from the authorization server.
+            return Response(302, {"Location": self.auth_server.url + "/authorize?" + urlencode(params),
+                                  "Set-Cookie": cookie_header("login", browser, max_age=600)})
         if path == "/callback":
-            return self._callback(_query(req))
+            return self._callback(_query(req), req.headers.get("Cookie", ""))
         return Response.json(404, {"error": "not found"})
 
-    def _callback(self, q: dict) -> Response:
-        pending = self.pending.pop(q.get("state", ""), None)
-        if pending is None:                     # CSRF defence: the state must be one we issued
+    def _callback(self, q: dict, cookie_header_value: str = "") -> Response:
+        state = q.get("state", "")
+        pending = self.pending.get(state)
+        if pending is None:                     # CSRF defence: the state must be one we issued...
             return Response.json(400, {"error": "unknown state"})
+        cookie = SimpleCookie(cookie_header_value)
+        browser = cookie["login"].value if "login" in cookie else ""
+        if not hmac.compare_digest(browser, pending["browser"]):    # ...to this very browser
+            return Response.json(400, {"error": "state was not issued to this browser"})
+        del self.pending[state]
         if "code" not in q:                     # the authorization server refused (RFC 6749 §4.1.2.1)
             result = {"status": "authorization refused", "error": q.get("error", "no code")}
             self.results.append(result)

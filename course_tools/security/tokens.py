@@ -21,6 +21,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ __all__ = ["InvalidToken", "Signer", "make_signer", "b64url_encode", "b64url_dec
            "encode_unsigned", "redact", "validate", "naive_validate", "Attack", "attacks", "attack_table",
            "public_jwk"]
 
-_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")      # used with fullmatch: "$" would let a trailing "\n" through
 
 
 class InvalidToken(ValueError):
@@ -50,7 +51,7 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(segment: str) -> bytes:
     """Strict base64url: only the URL-safe alphabet, no padding, no impossible length."""
-    if not isinstance(segment, str) or not _B64URL.match(segment) or len(segment) % 4 == 1:
+    if not isinstance(segment, str) or not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
         raise InvalidToken("not base64url (RFC 7515 §2: URL-safe alphabet, no padding)")
     try:
         return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
@@ -147,8 +148,10 @@ def validate(token: str, keys: Mapping[str, Mapping], *, audience: str, issuer: 
     3. no ``crit`` extension we do not understand (RFC 7515 §4.1.11) — we understand none;
     4. the signature, verified by PyJWT with the one allowed algorithm;
     5. ``exp`` required, accepted only while ``now < exp + leeway``; ``nbf`` only once
-       ``now >= nbf - leeway`` (RFC 7519 §4.1.4-4.1.5); ``iss`` equal; ``aud`` (string or list)
-       contains ours (§4.1.1, §4.1.3).
+       ``now >= nbf - leeway`` (RFC 7519 §4.1.4-4.1.5); ``iat``, if present, not after
+       ``now + leeway`` (§4.1.6 only defines it; refusing a token "issued in the future" is what
+       PyJWT does too); each a finite number (a NumericDate, §2); ``iss`` equal; ``aud`` (string
+       or list) contains ours (§4.1.1, §4.1.3).
     """
     header, payload, _ = split_token(token)
     kid = header.get("kid")
@@ -165,17 +168,22 @@ def validate(token: str, keys: Mapping[str, Mapping], *, audience: str, issuer: 
                                      "verify_aud": False, "verify_iss": False})
     except jwt.InvalidTokenError as exc:
         raise InvalidToken(f"signature: {exc}") from None
-    exp = claims.get("exp")
-    if type(exp) not in (int, float):
-        raise InvalidToken("exp is required and must be a number")
-    if now >= exp + leeway:
+    if "exp" not in claims:
+        raise InvalidToken("exp is required")
+    times = {}
+    for name in ("exp", "nbf", "iat"):
+        if name in claims:
+            value = claims[name]
+            # Python's json accepts NaN and Infinity (RFC 8259 does not): `now >= nan` is False
+            if type(value) not in (int, float) or (type(value) is float and not math.isfinite(value)):
+                raise InvalidToken(f"{name} must be a finite number (a NumericDate)")
+            times[name] = value
+    if now >= times["exp"] + leeway:
         raise InvalidToken("expired")
-    nbf = claims.get("nbf")
-    if nbf is not None:
-        if type(nbf) not in (int, float):
-            raise InvalidToken("nbf must be a number")
-        if now < nbf - leeway:
-            raise InvalidToken("not valid yet (nbf)")
+    if "nbf" in times and now < times["nbf"] - leeway:
+        raise InvalidToken("not valid yet (nbf)")
+    if "iat" in times and times["iat"] > now + leeway:
+        raise InvalidToken("issued in the future (iat)")
     if claims.get("iss") != issuer:
         raise InvalidToken("wrong issuer")
     aud = claims.get("aud")
@@ -188,7 +196,7 @@ def validate(token: str, keys: Mapping[str, Mapping], *, audience: str, issuer: 
 def naive_validate(token: str, keys: Mapping[str, Mapping], *, audience: str = "", issuer: str = "",
                    now: float = 0, leeway: float = 0) -> dict:
     """DO NOT USE. Verifies the signature with whatever algorithm the header names (and the
-    key the header embeds, if any) and checks no claim: every mistake RFC 8725 §2 lists."""
+    key the header embeds, if any) and checks no claim: the mistakes of RFC 8725 §2.1, and more."""
     head_b64, body_b64, sig_b64 = token.split(".")[:3]
     header = json.loads(b64url_decode(head_b64))
     payload = json.loads(b64url_decode(body_b64))
@@ -226,7 +234,7 @@ class Attack:
 
 
 def attacks(signer: Signer, *, audience: str, now: float, subject: str = "alice") -> list[Attack]:
-    """The honest token and six forgeries of it, each one mistake an attacker exploits."""
+    """The honest token and seven forgeries of it, each one mistake an attacker exploits."""
     claims = {"iss": signer.issuer, "sub": subject, "aud": audience, "iat": int(now), "exp": int(now) + 300,
               "role": "customer"}
     good = signer.sign(claims)

@@ -4,7 +4,7 @@ In-process and fast: the reference checks are called on the model solution and o
 ``files/auth_answers.py`` (a naive validator that trusts the header, an off-by-one on exp, library
 defaults without strict parsing, a lenient hand-rolled parser, a validator that rejects everything, a
 role-only authorisation, 401-for-everything, hex and padded PKCE, a verifier check without the
-RFC 7636 §4.1 rules). Seeds are those of the assessment's hidden tests.
+RFC 7636 §4.1 rules, and one whose regex ends in "$" and so lets a final newline through). Seeds are those of the assessment's hidden tests.
 """
 
 import importlib.util
@@ -36,13 +36,14 @@ def failing_parts(fn) -> set[str]:
     ("validate_jwt", set()),
     ("naive_validate_jwt", {"visible", "signature", "format"}),
     ("off_by_one_validate_jwt", {"claims"}),
+    ("substring_aud_validate_jwt", {"claims"}),
     ("library_defaults_validate_jwt", {"format"}),
     ("lenient_parser_validate_jwt", {"format"}),
     ("reject_everything", set(PARTS)),
 ])
 def test_each_validator_loses_exactly_its_parts(name, loses):
     """The naive validator (alg none, header-chosen HMAC key) loses the signature points; the off-by-one
-    on exp only the claims points; a forgiving parser only the format points; rejecting all loses all."""
+    on exp and `audience in aud` (a substring test on a string aud) only the claims points; a forgiving parser only the format points; rejecting all loses all."""
     assert failing_parts(getattr(A, name)) == loses
 
 
@@ -84,6 +85,7 @@ def test_authorisation_results_must_be_plain_ints():
     ("make_verifier", "hex_challenge", "verify_pkce", {"vector", "random"}),
     ("padded_verifier", "make_challenge", "verify_pkce", {"vector", "random"}),
     ("make_verifier", "make_challenge", "lax_verify_pkce", {"verify"}),
+    ("make_verifier", "make_challenge", "dollar_regex_verify_pkce", {"verify"}),
 ])
 def test_pkce_answers(verifier, challenge, verify, loses):
     mv, mc, vf = getattr(A, verifier), getattr(A, challenge), getattr(A, verify)

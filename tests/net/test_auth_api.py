@@ -34,6 +34,7 @@ def test_bola_only_without_the_ownership_check(check_ownership, status):
         assert get(api, "/orders/1", Cookie=alice["cookie"]).status == 200
         assert get(api, "/orders/2", Cookie=alice["cookie"]).status == status
         assert get(api, "/orders/2", Authorization="Bearer " + alice["token"]).status == status
+        assert get(api, "/orders/1", Authorization="bearer " + alice["token"]).status == 200   # RFC 9110 §11.1
 
 
 def test_wrong_password_is_401():
@@ -41,6 +42,22 @@ def test_wrong_password_is_401():
         resp = send(api.url, "POST", "/login", headers={"Content-Type": "application/json"},
                     body='{"username": "alice", "password": "nope"}')
         assert resp.status == 401 and resp.header("Set-Cookie") is None
+
+
+def test_an_unknown_user_costs_a_password_verification_too(monkeypatch):
+    """Does a login for a user that does not exist run the same Argon2id check as a wrong password (so its
+    response time does not reveal which usernames exist), and get the same 401?"""
+    import course_tools.net.auth as auth_mod
+
+    calls = []
+    real = auth_mod.verify_password
+    monkeypatch.setattr(auth_mod, "verify_password", lambda stored, pw: calls.append(pw) or real(stored, pw))
+    with redis_client() as r, OrdersAPI(r, clock=VirtualClock(T0)) as api:
+        for user, pw in (("alice", "nope"), ("mallory", "alice-demo-password")):
+            resp = send(api.url, "POST", "/login", headers={"Content-Type": "application/json"},
+                        body=f'{{"username": "{user}", "password": "{pw}"}}')
+            assert resp.status == 401 and resp.header("Set-Cookie") is None
+    assert calls == ["nope", "alice-demo-password"]
 
 
 @pytest.mark.parametrize("deny_list", [False, True])

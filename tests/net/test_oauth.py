@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from course_tools.clock import VirtualClock
-from course_tools.net.oauth import OAuthLab, id_token_checks, new_verifier, redirect_uri_allowed, s256
+from course_tools.net.oauth import OAuthLab, Trace, id_token_checks, new_verifier, redirect_uri_allowed, s256
 from course_tools.net.wire import send
 
 pytestmark = pytest.mark.network
@@ -91,7 +91,10 @@ def test_id_token_checks_catch_aud_nonce_and_expiry():
                                                                         jwks=jwks, client_id="photo-printer", nonce=nonce, now=clock())
                                        if not ok}
         assert failed(good) == set()
-        assert failed({**good, "aud": "other"}) == {"aud contains our client_id"}
+        aud_step = "aud lists our client_id, no untrusted party"
+        assert failed({**good, "aud": "other"}) == {aud_step}
+        assert failed({**good, "aud": ["photo-printer", "other"]}) == {aud_step}     # OIDC Core §3.1.3.7
+        assert failed({**good, "aud": ["photo-printer"]}) == set()
         assert failed(good, nonce="m") == {"nonce equals the one we sent"}
         assert failed({**good, "exp": T0}) == {"exp is in the future"}
         hs = lab.auth.signer.sign(good, alg="HS256")
@@ -121,3 +124,21 @@ def test_pkce_downgrade_is_refused():
                 assert (status, body["error"]) == (400, "invalid_grant")
         result = lab.run_flow(on_redirect=grab)
         assert codes and result["status"] == "logged in"     # the refused attempt did not burn the code
+
+
+def test_a_callback_with_a_state_another_browser_started_is_refused():
+    """Login CSRF (RFC 6749 §10.12): the attacker starts a login in their own browser, stops before the
+    callback and makes the victim's browser open it. The state is genuine, but it was bound to the
+    attacker's browser by a cookie, so the client refuses it and logs nobody in."""
+    with OAuthLab(clock=VirtualClock(T0)) as lab:
+        attacker = Trace()
+        attacker.names = lab.trace.names
+        caught = []
+        with pytest.raises(RuntimeError, match="too many redirects"):
+            attacker.browse(lab.client.url + "/login", max_hops=2,
+                            on_redirect=lambda loc: caught.append(loc) if "code=" in loc else None)
+        (callback,) = caught
+        r = lab.trace.browse(callback)                                  # the victim's browser
+        assert r.status == 400 and "this browser" in json.loads(r.body)["error"]
+        assert lab.client.results == []
+        assert attacker.browse(callback).status == 200                  # the browser that started it may finish it

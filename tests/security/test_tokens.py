@@ -105,3 +105,22 @@ def test_jwks_publishes_only_the_public_key(signer):
 def test_redact_never_shows_the_whole_secret():
     s = "a" * 40
     assert s not in tokens.redact(s) and "40 chars" in tokens.redact(s)
+
+
+@pytest.mark.parametrize("over,why", [
+    ({"exp": float("inf")}, "finite"), ({"nbf": float("nan")}, "finite"), ({"iat": "yesterday"}, "finite"),
+    ({"exp": True}, "finite"), ({"iat": NOW + 6}, "iat"),
+])
+def test_numeric_dates_must_be_finite_numbers_and_iat_not_in_the_future(signer, over, why):
+    """A NumericDate is a number (RFC 7519 §2); Python's json reads NaN/Infinity, which would disable the
+    exp or nbf comparison; an iat after now + leeway is refused (as PyJWT does)."""
+    with pytest.raises(tokens.InvalidToken, match=why):
+        check(signer, signer.sign(claims(signer, **over)), leeway=5)
+    check(signer, signer.sign(claims(signer, iat=NOW + 5)), leeway=5)          # within the leeway
+
+
+def test_a_trailing_newline_is_refused_by_the_alphabet_check():
+    """Is "abc\\n" refused by the alphabet rule itself (a regex ending in "$" matches before a trailing
+    newline, leaving only the padding arithmetic to refuse it)?"""
+    with pytest.raises(tokens.InvalidToken, match="URL-safe alphabet"):
+        tokens.b64url_decode("abc\n")

@@ -95,11 +95,11 @@ def reference_challenge(verifier: str) -> str:
     return _b64(hashlib.sha256(verifier.encode("ascii")).digest())
 
 
-_UNRESERVED = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+_UNRESERVED = re.compile(r"[A-Za-z0-9\-._~]{43,128}")     # fullmatch: "$" matches before a final "\n"
 
 
 def reference_verify(verifier, challenge):
-    return bool(_UNRESERVED.match(verifier)) and hmac.compare_digest(reference_challenge(verifier), challenge)
+    return bool(_UNRESERVED.fullmatch(verifier)) and hmac.compare_digest(reference_challenge(verifier), challenge)
 
 
 # ---- the hostile-token corpus ----------------------------------------------------------
@@ -345,7 +345,7 @@ def check_pkce_verify(verify: Callable, *, seed: int = 1, question: object = "?"
     for n in (42, 10, 129, 200):
         v = "".join(rng.choice(alphabet) for _ in range(n))
         cases.append((f"a verifier of {n} characters (with its own challenge)", v, reference_challenge(v)))
-    for ch in ("+", "/", "=", " ", "é"):
+    for ch in ("+", "/", "=", " ", "é", "\n"):
         v = "".join(rng.choice(alphabet) for _ in range(50)) + ch
         cases.append((f"a verifier containing {ch!r} (with its own challenge)", v,
                       _b64(hashlib.sha256(v.encode("utf-8")).digest())))

@@ -95,6 +95,19 @@ def off_by_one_validate_jwt(token, keys, audience, issuer, now, leeway=0):
         raise
 
 
+def substring_aud_validate_jwt(token, keys, audience, issuer, now, leeway=0):
+    """Correct, except the audience test is Python's `in`, which on a string aud is a substring test."""
+    try:
+        return _correct_validate_jwt(token, keys, audience, issuer, now, leeway)
+    except ValueError as exc:
+        if str(exc) != "wrong audience":          # the last check: everything else passed
+            raise
+        claims = json.loads(_segment(token.split(".")[1]))
+        if audience in claims.get("aud", ""):
+            return claims
+        raise
+
+
 def library_defaults_validate_jwt(token, keys, audience, issuer, now, leeway=0):
     """PyJWT used well (algorithm fixed by the key, claims checked) but no strict format checks."""
     header = jwt.get_unverified_header(token)
@@ -174,6 +187,13 @@ def padded_verifier(octets):
 def lax_verify_pkce(verifier, challenge):
     """Compares the challenge but never checks the verifier's length and alphabet."""
     return _correct_challenge(verifier) == challenge if verifier.isascii() else False
+
+
+def dollar_regex_verify_pkce(verifier, challenge):
+    """Checks length and alphabet with re.match and "^...$": "$" also matches before a final newline."""
+    if not re.match(r"^[A-Za-z0-9\-._~]{43,128}$", verifier):
+        return False
+    return hmac.compare_digest(_correct_challenge(verifier), challenge)
 
 
 def lenient_parser_validate_jwt(token, keys, audience, issuer, now, leeway=0):
