@@ -38,7 +38,7 @@ from course_tools.net.ports import LOOPBACK, require_loopback
 from course_tools.net.webtypes import WebRequest, WebResponse
 
 __all__ = ["Middleware", "Handler", "compose", "asgi_app", "ASGIServer", "serve_pipeline",
-           "request_id", "timing", "auth", "errors", "gzip", "INTERNAL_ERROR"]
+           "request_id", "timing", "auth", "errors", "gzip", "accepts_gzip", "INTERNAL_ERROR"]
 
 Handler = Callable[[WebRequest], WebResponse]
 Middleware = Callable[[WebRequest, Handler], WebResponse]
@@ -242,10 +242,12 @@ def timing(clock: Callable[[], float] = time.perf_counter) -> Middleware:
     return _named("timing", mw)
 
 
-def auth(verify: Callable[[str], str | None], prefix: str = "/api/") -> Middleware:
+def auth(verify: Callable[[str], str | None], prefix: str = "/api/", realm: str = "api") -> Middleware:
     """Paths under ``prefix`` need ``Authorization: Bearer <token>`` with ``verify(token)`` naming a user.
 
-    Otherwise: 401 with ``WWW-Authenticate: Bearer`` (RFC 6750 §3) and the handler never runs.
+    Otherwise: 401 and the handler never runs. The challenge follows RFC 6750 §3: scheme
+    ``Bearer`` followed by at least one auth-param (``realm``); when a token was sent and refused,
+    also ``error="invalid_token"`` (§3.1), and no error code when none was sent.
     The user is passed on to the handler in the ``X-User`` request header.
     """
 
@@ -253,9 +255,11 @@ def auth(verify: Callable[[str], str | None], prefix: str = "/api/") -> Middlewa
         if not req.path.startswith(prefix):
             return call_next(req)
         scheme, _, token = (req.header("authorization") or "").partition(" ")
-        user = verify(token) if scheme.lower() == "bearer" and token else None
+        presented = scheme.lower() == "bearer" and bool(token)
+        user = verify(token) if presented else None
         if not user:
-            return WebResponse.json(401, {"error": "unauthorized"}, (("www-authenticate", "Bearer"),))
+            challenge = f'Bearer realm="{realm}"' + (', error="invalid_token"' if presented else "")
+            return WebResponse.json(401, {"error": "unauthorized"}, (("www-authenticate", challenge),))
         return call_next(req.with_header("x-user", user))
     return _named("auth", mw)
 
@@ -271,14 +275,40 @@ def errors() -> Middleware:
     return _named("errors", mw)
 
 
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Does an ``Accept-Encoding`` value ask for gzip? RFC 9110 §12.5.3: ``q=0`` means "not
+    acceptable", ``*`` stands for any coding not listed, ``x-gzip`` is gzip (§8.4.1.3). Without the
+    header we do not compress: the RFC allows it, but a client that did not ask may not decode it."""
+    weights = {}
+    for item in (accept_encoding or "").split(","):
+        coding, *params = [part.strip() for part in item.split(";")]
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if coding:
+            weights[coding.lower()] = q
+    q = weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0)))
+    return q > 0
+
+
 def gzip(min_size: int = 500) -> Middleware:
-    """Compress bodies of at least ``min_size`` bytes when the client accepts gzip (RFC 9110 §8.4, §12.5.3)."""
+    """Compress bodies of at least ``min_size`` bytes when the client accepts gzip (RFC 9110 §8.4, §12.5.3).
+
+    Every response it passes gets ``Vary: accept-encoding`` (§12.5.5), added to any Vary already there.
+    """
 
     def mw(req: WebRequest, call_next: Handler) -> WebResponse:
         resp = call_next(req)
-        accepts = "gzip" in (req.header("accept-encoding") or "").lower()
-        resp = resp.with_header("vary", "accept-encoding")
-        if not accepts or len(resp.body) < min_size or resp.header("content-encoding"):
+        vary = [v.strip() for v in (resp.header("vary") or "").split(",") if v.strip()]
+        if "accept-encoding" not in [v.lower() for v in vary] and "*" not in vary:
+            resp = resp.with_header("vary", ", ".join(vary + ["accept-encoding"]))
+        if not accepts_gzip(req.header("accept-encoding")) or len(resp.body) < min_size \
+                or resp.header("content-encoding"):
             return resp
         return resp.with_body(_gzip.compress(resp.body, mtime=0)).with_header("content-encoding", "gzip")
     return _named("gzip", mw)

@@ -116,7 +116,11 @@ class SqliteOrderRepository:
 
 
 class ReadReplicaRepository(InMemoryOrderRepository):
-    """A subclass that breaks its parent's contract (LSP): ``save`` always refuses (writes go elsewhere)."""
+    """A subclass that breaks its parent's contract (LSP): a read replica refuses every write
+    (``add`` and ``save``; writes go to the primary), yet it inherits the writable interface."""
+
+    def add(self, customer, amount_cents, currency, created_at):
+        raise PermissionError("read replica: writes go to the primary")
 
     def save(self, order):
         raise PermissionError("read replica: writes go to the primary")

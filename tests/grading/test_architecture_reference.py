@@ -12,6 +12,7 @@ import pytest
 from course_tools.grading.checks import AnswerError
 from course_tools.grading.reference import architecture as ref
 from course_tools.net import asgi
+from course_tools.net.webtypes import WebResponse
 
 
 class Processor:
@@ -93,19 +94,83 @@ def _pipeline(order):
 @pytest.mark.parametrize("order, failing", [
     (["rid", "err", "tim", "auth"], set()),
     (["rid", "tim", "err", "auth"], set()),
+    (["tim", "rid", "err", "auth"], set()),
     (["err", "rid", "tim", "auth"], {"check_request_id"}),
     (["rid", "err", "auth", "tim"], {"check_timing"}),
+    (["rid", "tim", "auth", "err"], {"check_errors"}),
     (["auth", "tim", "rid", "err"], {"check_request_id", "check_errors", "check_timing"}),
 ])
 def test_middleware_checks_observe_the_order_over_http(order, failing):
     """Each order fails exactly the requirements its layering breaks."""
+    assert _failed_checks(_pipeline(order)) == failing
+
+
+def _failed_checks(build) -> set:
     failed = set()
     for name in ("check_auth", "check_request_id", "check_errors", "check_timing"):
         try:
-            getattr(ref, name)(_pipeline(order), question=7)
+            getattr(ref, name)(build, question=7)
         except AnswerError:
             failed.add(name)
-    assert failed == failing
+    return failed
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_every_order_the_prompt_allows_passes_and_no_other():
+    """All 24 orders of the four layers: the task's prompt allows exactly those with request_id outside errors
+    and auth, errors outside auth, timing outside auth; each other order fails exactly the checks of the
+    requirements its layering breaks."""
+    import itertools
+
+    for order in itertools.permutations(["rid", "err", "tim", "auth"]):
+        at = order.index
+        expected = set()
+        if not (at("rid") < at("auth") and at("rid") < at("err")):
+            expected.add("check_request_id")     # a 401 or a JSON 500 made inside it carries no id
+        if not at("err") < at("auth"):
+            expected.add("check_errors")         # the token check's exception escapes the error layer
+        if not at("tim") < at("auth"):
+            expected.add("check_timing")         # no timing on a 401, or the token check not timed
+        assert _failed_checks(_pipeline(order)) == expected, order
+
+
+def _with_layer(name, replacement):
+    def build(clock, verify):
+        made = {"rid": asgi.request_id(), "err": asgi.errors(), "tim": asgi.timing(clock), "auth": asgi.auth(verify)}
+        made[name] = replacement(clock, verify)
+        return [made[n] for n in ("rid", "err", "tim", "auth")]
+    return build
+
+
+def _bare_challenge(clock, verify):
+    def auth(req, call_next):
+        scheme, _, token = (req.header("authorization") or "").partition(" ")
+        user = verify(token) if req.path.startswith("/api/") and scheme == "Bearer" and token else None
+        if req.path.startswith("/api/") and not user:
+            return WebResponse.json(401, {"error": "unauthorized"}, (("www-authenticate", "Bearer"),))
+        return call_next(req.with_header("x-user", user) if user else req)
+    return auth
+
+
+def _whole_milliseconds(clock, verify):
+    def timing(req, call_next):
+        start = clock()
+        resp = call_next(req)
+        return resp.with_header("server-timing", f"app;dur={int((clock() - start) * 1000)}")
+    return timing
+
+
+@pytest.mark.network
+def test_a_challenge_without_parameters_fails_only_the_auth_check():
+    """RFC 6750 §3: the Bearer scheme MUST be followed by at least one auth-param; a bare `Bearer` loses the auth cell."""
+    assert _failed_checks(_with_layer("auth", _bare_challenge)) == {"check_auth"}
+
+
+@pytest.mark.network
+def test_a_duration_truncated_to_whole_milliseconds_is_accepted():
+    """`dur` in whole milliseconds (13.999... truncated to 13) is a right answer the prompt allows."""
+    assert _failed_checks(_with_layer("tim", _whole_milliseconds)) == set()
 
 
 class Trial:

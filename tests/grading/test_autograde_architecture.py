@@ -4,9 +4,9 @@ exactly the points they should?
 Solution -> full marks; untouched student version -> 0; then one submission per wrong answer,
 each otherwise solved, so that the cells it fails are exactly the ones its mistake costs:
 a payment ``if/elif`` chain, a class-level registry, a checkout that charges twice, three
-middleware orders, an auth layer that trusts any token, a service that reads ``time.time()``, one
-that builds its own repository, one that rounds the days left down, and one still active at the
-exact end of the trial. One autograde batch, one module fixture.
+middleware orders, an auth layer that trusts any token, a 401 challenge without parameters, a
+service that reads ``time.time()``, one that builds its own repository, one that rounds the days
+left down, and one still active at the exact end of the trial. One autograde batch, one module fixture.
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ WRONG = {
     # refused, the timing of a refused request cannot be right either
     "auth_trusts_any_token": (_edit("t7_answer", "            if not user:", "            if not token:"),
                               {"t7_test_auth", "t7_test_timing"}),
+    # RFC 6750 §3: the Bearer scheme MUST be followed by at least one auth-param
+    "bare_challenge": (_edit("t7_answer", """'Bearer realm="api"'""", """'Bearer'"""), {"t7_test_auth"}),
     "real_time": (_edit("t8_answer", "            self.repo, self.clock, self.trial_days = repo, clock, trial_days",
                         "            import time\n"
                         "            self.repo, self.clock, self.trial_days = repo, time.time, trial_days"),

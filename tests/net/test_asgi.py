@@ -72,7 +72,10 @@ def test_good_order_gives_ids_timing_and_json_errors_everywhere():
         assert json.loads(gz.decompress(ok.body))["user"] == "ann"
         assert ok.header("server-timing") == "app;dur=3.0"
         denied = server.request("GET", "/api/o", {"Authorization": "Bearer nope"})
-        assert denied.status == 401 and denied.header("www-authenticate") == "Bearer" and denied.header("x-request-id")
+        assert denied.status == 401 and denied.header("x-request-id")
+        assert denied.header("www-authenticate") == 'Bearer realm="api", error="invalid_token"'
+        missing = server.request("GET", "/api/o")
+        assert missing.status == 401 and missing.header("www-authenticate") == 'Bearer realm="api"'
         for path, token in (("/api/crash", "good"), ("/api/o", "down")):
             r = server.request("GET", path, {"Authorization": f"Bearer {token}"})
             assert r.status == 500 and r.json_body() == asgi.INTERNAL_ERROR and r.header("x-request-id")
@@ -98,6 +101,17 @@ def test_gzip_only_when_accepted_and_large():
     big = app(WebRequest("GET", "/500", (("accept-encoding", "gzip, br"),)))
     assert big.header("content-encoding") == "gzip" and gz.decompress(big.body) == b"x" * 500
     assert big.header("vary") == "accept-encoding"
+
+
+def test_gzip_honours_q_values_and_keeps_an_existing_vary():
+    """RFC 9110 §12.5.3: gzip;q=0 refuses gzip, * stands for unlisted codings; §12.5.5: Vary is added to, not replaced."""
+    body = "x" * 600
+    app = asgi.compose([asgi.gzip()], lambda req: WebResponse.text(200, body, (("vary", "Origin"),)))
+    for accept, compressed in [("gzip;q=0", False), ("br, gzip;q=0, *", False), ("*;q=0.1", True),
+                               ("x-gzip", True), ("identity", False), ("gzip; q=0.5", True)]:
+        r = app(WebRequest("GET", "/", (("accept-encoding", accept),)))
+        assert (r.header("content-encoding") == "gzip") is compressed, accept
+        assert r.header("vary") == "Origin, accept-encoding"
 
 
 def test_a_pipeline_that_returns_something_else_is_a_500_not_a_crash():
