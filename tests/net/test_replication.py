@@ -46,6 +46,31 @@ def test_min_replicas_to_write_refuses_when_cut_off():
         assert rr.primary.wait(1, 5000) == 1
 
 
+def test_silent_partition_accepts_writes_until_the_lag_limit_then_refuses():
+    """Through a relay that stops forwarding (no connection closed), the primary accepts writes at first,
+    then refuses them with NOREPLICAS while still counting the replica as connected; after the
+    partition the replica catches up and writes are accepted again."""
+    from course_tools.net.replication import writes_during_silent_partition
+
+    with ReplicatedRedis(relay=True, primary_config={"min-replicas-to-write": 1, "min-replicas-max-lag": 2}) as rr:
+        rr.primary.set("balance", 0)
+        attempts = writes_during_silent_partition(rr, every=0.2, limit=15)
+        assert attempts[0].accepted and not attempts[-1].accepted
+        assert "NOREPLICAS" in attempts[-1].error
+        assert attempts[-1].connected_replicas == 1  # the primary was never told: the link still looks up
+        assert all(a.accepted for a in attempts[:-1])
+        assert attempts[-1].after >= 1.0  # refused only once the last acknowledgement was old enough
+        rr.primary.set("balance", 99)
+        assert rr.primary.wait(1, 5000) == 1 and rr.replica.get("balance") == "99"
+
+
+def test_silent_partition_needs_the_relay():
+    with ReplicatedRedis() as rr:
+        with pytest.raises(RuntimeError, match="relay=True"):
+            with rr.silent_partition():
+                pass
+
+
 def test_async_failover_loses_acknowledged_writes():
     """Writes the primary acknowledged but the replica never applied are gone after promotion."""
     with ReplicatedRedis() as rr:
