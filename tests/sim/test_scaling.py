@@ -90,3 +90,16 @@ def test_staleness_comes_from_the_registry_delay_and_refresh_not_the_mode():
     assert instant.failed == 0
     retried = simulate_discovery("client", rng=random.Random(2), refresh=10.0, retries=1)
     assert retried.failed < rare.failed / 5 and retried.dead_attempts > 0
+
+
+def test_the_simulated_service_matches_its_exact_analysis():
+    """Mean value analysis of the same closed model gives the simulated throughput (within sampling noise),
+    and the throughput peaks near the knee where the lock saturates."""
+    from course_tools.sim.scaling import knee, lock_bound, mva_throughput, simulate_service
+
+    for n in (1, 4, 12, 16, 32, 64):
+        sim = simulate_service(n, rng=random.Random(n), duration=40.0)
+        assert sim == pytest.approx(mva_throughput(n), rel=0.04), n
+        assert mva_throughput(n) <= lock_bound(n) + 1e-9
+    best = max(range(1, 65), key=mva_throughput)
+    assert knee() <= best <= knee() + 4  # queueing blurs the corner: the peak comes a little after it
