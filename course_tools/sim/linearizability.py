@@ -254,7 +254,7 @@ def _step(kind: str, arg: Any, state: Any) -> Any:
     return state + (arg,) if isinstance(state, tuple) else _FAIL
 
 
-def _search(entries: list[_Entry], initial: Any, limit: int | None = None, step=None) -> bool:
+def _search(entries: list[_Entry], initial: Any, limit: int | None = None, step=None, viable=None) -> bool:
     """Wing & Gong / Lowe search over a doubly linked list of calls and returns (Porcupine's layout).
 
     Operations whose outcome is unknown have no return: they can be linearized at any point
@@ -262,7 +262,7 @@ def _search(entries: list[_Entry], initial: Any, limit: int | None = None, step=
     """
     n = len(entries)
     limit = STATE_LIMIT if limit is None else limit
-    step = step or _step
+    step = step or _step  # viable(kind, new_state, linearized): False prunes a state no future allows
     remaining = sum(1 for e in entries if not e.optional)
     if remaining == 0:
         return True
@@ -314,6 +314,8 @@ def _search(entries: list[_Entry], initial: Any, limit: int | None = None, step=
             i = op_of[k]
             j = twin[i]
             new = _FAIL if j >= 0 and not linearized >> j & 1 else step(kinds[i], args[i], state)
+            if new is not _FAIL and viable is not None and not viable(kinds[i], new, linearized):
+                new = _FAIL
             if new is not _FAIL:
                 mask = linearized | (1 << i)
                 memo = (mask, new)
@@ -372,9 +374,11 @@ def _drop_unobserved(entries: list[_Entry]) -> list[_Entry]:
     return [e for e in entries if not (e.optional and (e.arg[1] if e.kind == "cas" else e.arg) not in observed)]
 
 
-def _interned_lists(entries: list[_Entry], initial: Any) -> tuple[list[_Entry], int, Any]:
+def _interned_lists(entries: list[_Entry], initial: Any):
     """Lists as small ints: (list id, element) -> id of the longer list, so that a state
-    is hashed and compared in O(1) however long the list grows. Returns entries, initial, step."""
+    is hashed and compared in O(1) however long the list grows. Returns entries, initial,
+    step, and (for keys with only appends and reads) a pruning rule: lists only grow, so
+    after an append the list must be a prefix of what every read still to come returned."""
     table: dict[tuple[int, Any], int] = {}
 
     def intern(value: Any) -> Any:
@@ -401,14 +405,28 @@ def _interned_lists(entries: list[_Entry], initial: Any) -> tuple[list[_Entry], 
             return _FAIL
         return table.setdefault((state, arg), len(table) + 1)
 
-    return [convert(e) for e in entries], intern(_hashable(initial)), step
+    converted = [convert(e) for e in entries]
+    start = intern(_hashable(initial))
+    if {e.kind for e in entries} - {"append", "read"}:
+        return converted, start, step, None
+    prefixes: dict[int, set[int]] = {}
+    for e, raw in zip(converted, entries):
+        if e.kind == "read" and e.arg not in prefixes:
+            value = raw.arg or ()
+            prefixes[e.arg] = {intern(value[:k] or None) for k in range(len(value) + 1)}
+    reads = [(1 << i, prefixes[e.arg]) for i, e in enumerate(converted) if e.kind == "read"]
+
+    def viable(kind: str, state: int, linearized: int) -> bool:
+        return kind != "append" or all(state in allowed for bit, allowed in reads if not linearized & bit)
+
+    return converted, start, step, viable
 
 
 def _search_ops(ops: Sequence[Op], initial: Any) -> bool:
     entries = _drop_unobserved(_entries(ops))
     if _has_appends(ops):
-        entries, start, step = _interned_lists(entries, initial)
-        return _search(entries, start, step=step)
+        entries, start, step, viable = _interned_lists(entries, initial)
+        return _search(entries, start, step=step, viable=viable)
     return _search(entries, _hashable(initial))
 
 
