@@ -504,7 +504,7 @@ def check(history: History | Iterable[Op], initial: Any = None) -> Verdict:
 
 
 # -- Jepsen-style histories ------------------------------------------------------------------
-def from_jepsen(events: Iterable[Mapping[str, Any]], *, default_key: Any = "x") -> History:
+def from_jepsen(events: Iterable[Mapping[str, Any]], *, default_key: Any = "x", independent: bool = False) -> History:
     """A :class:`History` from Jepsen-style events, as recorded.
 
     Each event is a mapping with ``type`` (``"invoke"``, ``"ok"``, ``"fail"`` or ``"info"``),
@@ -515,11 +515,25 @@ def from_jepsen(events: Iterable[Mapping[str, Any]], *, default_key: Any = "x") 
     no completion at all: outcome unknown (``ok=False, end=None``). As in Jepsen, a process
     whose operation was left ``info`` never invokes again (a new process takes over), so a
     process with an open invocation that invokes again is an error.
+
+    Keywords may be written as in EDN (``":invoke"``, ``":cas"``) or without the colon.
+    ``independent=True`` reads values as jepsen.independent writes them, ``[key, value]``
+    pairs (the key of every operation, and of a read's result, is the pair's first element).
     """
+    def kw(v: Any) -> Any:
+        return v[1:] if isinstance(v, str) and v.startswith(":") else v
+
+    def split(v: Any, fallback: Any) -> tuple[Any, Any]:
+        if not independent:
+            return fallback, v
+        if not (isinstance(v, (list, tuple)) and len(v) == 2):
+            raise ValueError(f"independent=True expects [key, value] pairs, got {v!r}")
+        return (tuple(v[0]) if isinstance(v[0], list) else v[0]), v[1]
+
     open_: dict[Any, tuple[int, Mapping[str, Any]]] = {}
     ops: list[Op | None] = []
     for n, ev in enumerate(events):
-        kind, process = ev.get("type"), ev.get("process")
+        kind, process = kw(ev.get("type")), ev.get("process")
         if kind == "invoke":
             if process in open_:
                 raise ValueError(f"event {n}: process {process!r} invokes again before its operation completed")
@@ -531,13 +545,15 @@ def from_jepsen(events: Iterable[Mapping[str, Any]], *, default_key: Any = "x") 
             slot, inv = open_.pop(process)
             if kind == "fail":
                 continue
-            value = ev.get("value") if inv.get("f") == "read" else inv.get("value")
+            f = kw(inv.get("f"))
+            key, value = split(ev.get("value") if f == "read" else inv.get("value"), inv.get("key", default_key))
             done = kind == "ok"
-            ops[slot] = Op(slot, str(process), inv.get("f"), inv.get("key", default_key), value,
-                           inv.get("time"), ev.get("time") if done else None, done, info="" if done else "info")
+            ops[slot] = Op(slot, str(process), f, key, value, inv.get("time"), ev.get("time") if done else None,
+                           done, info="" if done else "info")
         else:
             raise ValueError(f"event {n}: unknown event type {kind!r} (expected invoke, ok, fail or info)")
     for slot, inv in open_.values():
-        ops[slot] = Op(slot, str(inv.get("process")), inv.get("f"), inv.get("key", default_key), inv.get("value"),
-                       inv.get("time"), None, False, info="no completion")
+        key, value = split(inv.get("value"), inv.get("key", default_key))
+        ops[slot] = Op(slot, str(inv.get("process")), kw(inv.get("f")), key, value, inv.get("time"), None, False,
+                       info="no completion")
     return History(validate(op for op in ops if op is not None))

@@ -226,3 +226,20 @@ def test_agrees_with_the_reference_search_on_random_histories(kinds):
             assert expected, f"trial {trial}: a history built linearizable was rejected"
         outcomes.add(expected)
     assert outcomes == {True, False}  # both verdicts were exercised
+
+
+def test_jepsen_edn_keywords_and_independent_keys():
+    """':ok'-style keywords are accepted, and jepsen.independent's [key, value] pairs split into keys."""
+    events = [
+        {"type": ":invoke", "f": ":write", "value": ["a", 1], "process": 0, "time": 0},
+        {"type": ":ok", "f": ":write", "value": ["a", 1], "process": 0, "time": 1},
+        {"type": ":invoke", "f": ":read", "value": ["b", None], "process": 1, "time": 2},
+        {"type": ":ok", "f": ":read", "value": ["b", None], "process": 1, "time": 3},
+        {"type": ":invoke", "f": ":read", "value": ["a", None], "process": 1, "time": 4},
+        {"type": ":ok", "f": ":read", "value": ["a", 1], "process": 1, "time": 5},
+    ]
+    h = from_jepsen(events, independent=True)
+    assert [(op.kind, op.key, op.value) for op in h] == [("write", "a", 1), ("read", "b", None), ("read", "a", 1)]
+    assert check(h)
+    with pytest.raises(ValueError, match="key, value"):
+        from_jepsen([{"type": "invoke", "f": "write", "value": 1, "process": 0, "time": 0}], independent=True)
