@@ -1,6 +1,7 @@
 """The loopback relay: forwards bytes, and when paused holds them back without closing anything."""
 
 import socket
+import time
 
 import pytest
 
@@ -30,6 +31,7 @@ def test_a_paused_relay_holds_bytes_and_keeps_the_connection_open():
 
 
 def test_closing_one_side_closes_the_relayed_pair():
+    """When the client hangs up, the relay closes its upstream connection too (no leaked sockets)."""
     with RedisServer(tcp=True) as server, Relay(LOOPBACK, server.port) as relay:
         conn = socket.create_connection((LOOPBACK, relay.port), timeout=5)
         conn.sendall(b"PING\r\n")
@@ -38,6 +40,5 @@ def test_closing_one_side_closes_the_relayed_pair():
         for _ in range(200):
             if relay.connections == 0:
                 break
-            import time
             time.sleep(0.01)
         assert relay.connections == 0

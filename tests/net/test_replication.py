@@ -65,6 +65,7 @@ def test_silent_partition_accepts_writes_until_the_lag_limit_then_refuses():
 
 
 def test_silent_partition_needs_the_relay():
+    """Without a relay there is nothing to silence: the helper says so instead of cutting the link."""
     with ReplicatedRedis() as rr:
         with pytest.raises(RuntimeError, match="relay=True"):
             with rr.silent_partition():

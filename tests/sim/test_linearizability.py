@@ -203,6 +203,7 @@ def test_jepsen_events_are_read_as_recorded():
 
 
 def test_jepsen_process_reuse_after_info_is_an_error():
+    """A Jepsen process never invokes twice without a completion: such a history is refused, not guessed at."""
     events = [{"type": "invoke", "f": "write", "value": 1, "process": 0, "time": 0},
               {"type": "invoke", "f": "write", "value": 2, "process": 0, "time": 1}]
     with pytest.raises(ValueError, match="invokes again"):
