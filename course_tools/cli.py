@@ -20,7 +20,7 @@ def _course_dir(parser: argparse.ArgumentParser) -> None:
 def cmd_lab(args: argparse.Namespace) -> int:
     from course_tools.lab import run_lab
 
-    return run_lab(args.root, args.port, args.token, release=not args.no_release)
+    return run_lab(args.root, args.port, args.token, release=not args.no_release, instructor=args.instructor)
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--token", default=None)
     p.add_argument("--no-release", action="store_true", help="do not rebuild the student versions")
+    p.add_argument("--instructor", action="store_true",
+                   help="show nbgrader's instructor tools (formgrader, Create Assignment) and assessments/source/")
     p.set_defaults(func=cmd_lab)
 
     p = sub.add_parser("release", help="generate student versions (refuses if solutions would leak)")

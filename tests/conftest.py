@@ -7,7 +7,9 @@ embedded Redis servers. At the end of the session the whole run is checked once 
 
 from __future__ import annotations
 
+import os
 import random
+import tempfile
 import threading
 import time
 
@@ -15,6 +17,9 @@ import psutil
 import pytest
 
 from course_tools.clock import VirtualClock
+
+# A learner's progress file is never touched by the tests (kernels started by nbval inherit this too).
+os.environ["COURSE_PROGRESS_FILE"] = os.path.join(tempfile.gettempdir(), f"course-test-progress-{os.getpid()}.json")
 
 
 @pytest.fixture

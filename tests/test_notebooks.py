@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 GENERATED = {"release", "submitted", "autograded", "feedback", ".ipynb_checkpoints"}
 
-LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+LESSONS = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if p.name != "00_start.ipynb")
 ALL_NOTEBOOKS = [p for p in NOTEBOOKS.rglob("*.ipynb") if not GENERATED & set(p.relative_to(NOTEBOOKS).parts)]
 CHAPTER_BY_SLUG = {c.slug: c for c in CHAPTERS}
 
@@ -57,7 +57,11 @@ def test_lesson_structure(path):
     assert all_code.count("seed(") == 1, "seed exactly once, in the set-up cell"
     headings = [line for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines() if line.startswith("#")]
     assert any("Recap" in h for h in headings), "a lesson ends with a Recap"
-    assert "Quiz(" in all_code and ".show()" in all_code, "a lesson ends with a self-check quiz"
+    assert re.search(r'self_check\("' + re.escape(path.stem) + r'"', all_code), (
+        f'a lesson ends with a self-check from its question bank: self_check("{path.stem}")')
+    assert not re.search(r"correct\s*=\s*True|\bOption\(|\bQuiz\(", all_code), (
+        "self-check questions, the right option and explanations live in course_tools/quiz/banks/, "
+        "never in a lesson's visible code")
     cited = set(re.findall(r"\b2\.[1-8]\.\d\b", "\n".join(c.source for c in nb.cells)))
     assert cited <= set(OBJECTIVES), f"unknown objective ids: {cited - set(OBJECTIVES)}"
 

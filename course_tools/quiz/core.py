@@ -91,10 +91,17 @@ class Quiz:
         parts.append(f"Check an answer with {self.hint}.")
         return "\n\n".join(parts)
 
+    def _record(self, index: int, ok: bool) -> None:
+        if self.keys:
+            from course_tools.progress import record_self_check
+
+            record_self_check(self.keys[index], self.questions[index].objectives, ok)
+
     def check(self, number: int, letter: str) -> bool:
         """Print whether ``letter`` answers question ``number`` (1-based) and why."""
         q = self.questions[number - 1]
         ok, why = q.feedback(letter)
+        self._record(number - 1, ok)
         print(f"Q{number} ({letter}): {'correct' if ok else 'not quite'}. {why}")
         if not ok:
             print("Try another option; every option has its own explanation.")
@@ -112,11 +119,12 @@ class Quiz:
             button = w.Button(description="Check", button_style="primary", layout=w.Layout(width="90px"))
             out = w.HTML()
 
-            def on_click(_b, q=q, radio=radio, out=out):
+            def on_click(_b, q=q, radio=radio, out=out, index=n - 1):
                 if radio.value is None:
                     out.value = "<i>Choose an option first.</i>"
                     return
                 ok, why = q.feedback(radio.value)
+                self._record(index, ok)
                 colour = "#009E73" if ok else "#D55E00"
                 verdict = "Correct." if ok else "Not quite."
                 out.value = f"<span style='color:{colour}'><b>{verdict}</b></span> {html.escape(why)}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable, Hashable, Mapping, Sequence
 
 from course_tools.sim.caches import Cache, hit_rate
-from course_tools.viz.style import PALETTE, new_figure
+from course_tools.viz.style import PALETTE, new_figure, fit_labels
 
 __all__ = ["hit_rate_curves", "plot_hit_rate_curves", "plot_write_paths", "plot_stampede", "hit_rate_explorer"]
 
@@ -94,5 +94,5 @@ def hit_rate_explorer(traces: Mapping[str, Sequence[Hashable]], policies: Mappin
         plot_hit_rate_curves(hit_rate_curves(policies, traces[trace], chosen), chosen, title=trace)
         plt.show()
 
-    return w.interactive(draw, trace=w.Dropdown(options=list(traces), description="trace"),
-                         largest=w.SelectionSlider(options=list(sizes), value=sizes[-1], description="max size"))
+    return fit_labels(w.interactive(draw, trace=w.Dropdown(options=list(traces), description="trace"),
+                         largest=w.SelectionSlider(options=list(sizes), value=sizes[-1], description="max size")))

@@ -12,7 +12,7 @@ from typing import Iterable, Mapping, Sequence
 
 from course_tools.sim.concurrency import PoolRun, Timeline
 from course_tools.sim.interleave import Trace, find_cycle, wait_for_graph
-from course_tools.viz.style import PALETTE, new_figure
+from course_tools.viz.style import PALETTE, new_figure, fit_labels
 
 __all__ = [
     "plot_timeline", "compare_timelines", "plot_speedup", "plot_outcomes", "draw_wait_for",
@@ -46,7 +46,7 @@ def plot_timeline(timeline: Timeline, ax=None, *, title: str | None = None):
     if any(s.kind == "io" for s in timeline.segments):
         handles.append(Patch(facecolor="none", edgecolor=_IO, hatch="///"))
         labels.append("waiting for I/O (no core)")
-    ax.legend(handles, labels, loc="upper right", ncols=len(labels), bbox_to_anchor=(1, 1.25))
+    ax.legend(handles, labels, loc="center left", bbox_to_anchor=(1.01, 0.5))   # beside the plot, never over the title
     ax.set_title(title or f"{timeline.cores} core(s): done at t = {timeline.makespan:g} s", loc="left")
     return ax.figure
 
@@ -195,11 +195,11 @@ def step_through(traces: Mapping[str, Trace], *, start: int | None = None):
         trace = traces[interleaving]
         print(trace.text(upto=min(steps, len(trace.events))))
 
-    return w.interactive(
+    return fit_labels(w.interactive(
         view,
         interleaving=w.Dropdown(options=labels, value=labels[0], description="schedule"),
         steps=w.IntSlider(value=longest if start is None else start, min=0, max=longest, description="steps"),
-    )
+    ))
 
 
 def timeline_explorer(tasks, *, max_cores: int = 4):
@@ -215,5 +215,5 @@ def timeline_explorer(tasks, *, max_cores: int = 4):
                                 f"at most {tl.max_parallel()} running at once")
         plt.show()
 
-    return w.interactive(draw, cores=w.IntSlider(value=1, min=1, max=max_cores, description="cores"),
-                         quantum=w.FloatSlider(value=0.5, min=0.25, max=3.0, step=0.25, description="time slice"))
+    return fit_labels(w.interactive(draw, cores=w.IntSlider(value=1, min=1, max=max_cores, description="cores"),
+                         quantum=w.FloatSlider(value=0.5, min=0.25, max=3.0, step=0.25, description="time slice")))

@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from course_tools.viz.style import PALETTE, new_figure
+from course_tools.viz.style import PALETTE, new_figure, fit_labels
 
 __all__ = ["plot_timeline", "plot_staleness", "plot_convergence", "plot_usl", "plot_ring_load", "plot_moved",
            "plot_chain", "show_partition_run", "partition_explorer", "usl_explorer", "ring_explorer"]
@@ -218,12 +218,12 @@ def partition_explorer(rng_for: Callable[[], random.Random], *, until: float = 4
     def run(mode="cp", window=(1.0, 2.5)):
         show_partition_run(mode, window[0], window[1], rng=rng_for(), until=until)
 
-    return w.interactive(
+    return fit_labels(w.interactive(
         run,
         mode=w.ToggleButtons(options=[("CP (majority quorum)", "cp"), ("AP (local, LWW)", "ap")], value="cp"),
         window=w.FloatRangeSlider(value=(1.0, 2.5), min=0.0, max=until, step=0.25,
                                   description="partition", continuous_update=False),
-    )
+    ))
 
 
 def usl_explorer(rng_for: Callable[[], random.Random], workers: Sequence[int] = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64)):
@@ -242,12 +242,12 @@ def usl_explorer(rng_for: Callable[[], random.Random], workers: Sequence[int] = 
         print(f"measured peak {x.max():.0f} req/s at N={workers[int(x.argmax())]}; "
               f"USL: alpha={fit.alpha:.4f}, beta={fit.beta:.6f}, N*={fit.peak:.1f}")
 
-    return w.interactive(
+    return fit_labels(w.interactive(
         run,
         serial_ms=w.FloatSlider(value=0.5, min=0.0, max=2.0, step=0.1, description="serial (ms)", continuous_update=False),
         coherency_us=w.FloatSlider(value=20, min=0, max=100, step=5, description="coherency (µs)",
                                    continuous_update=False),
-    )
+    ))
 
 
 def ring_explorer(keys: Sequence[str]):
@@ -269,8 +269,8 @@ def ring_explorer(keys: Sequence[str]):
         print(f"busiest node: {max(counts.values()) / (len(keys) / nodes):.2f}x its share; "
               f"one more node moves {moved:.1%} of keys (ideal 1/{nodes + 1} = {1 / (nodes + 1):.1%})")
 
-    return w.interactive(
+    return fit_labels(w.interactive(
         run,
         nodes=w.IntSlider(value=5, min=2, max=12, description="nodes", continuous_update=False),
         vnodes=w.IntSlider(value=100, min=1, max=300, description="vnodes", continuous_update=False),
-    )
+    ))

@@ -69,3 +69,46 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, width: float | None = None, he
     with course_style():
         fig, axes = plt.subplots(nrows, ncols, figsize=(w, h), layout="constrained", **kw)
     return fig, axes
+
+
+def layout_problems(fig) -> list[str]:
+    """What a reader would see as broken in ``fig``: a legend over a title, or a title or legend cut off
+    by the figure's edge. Empty when the layout is clean. Tests call it on every figure a plot helper draws."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    fig_box = fig.bbox
+    titles, legends = [], []
+    for ax in fig.axes:
+        for t in (ax.title, ax._left_title, ax._right_title):
+            if t.get_text().strip() and t.get_visible():
+                titles.append((f"title {t.get_text()[:40]!r}", t.get_window_extent(renderer)))
+        leg = ax.get_legend()
+        if leg is not None and leg.get_visible():
+            legends.append((f"legend of axes {fig.axes.index(ax)}", leg.get_window_extent(renderer)))
+    if fig._suptitle is not None and fig._suptitle.get_text().strip():
+        titles.append((f"suptitle {fig._suptitle.get_text()[:40]!r}", fig._suptitle.get_window_extent(renderer)))
+    for leg in fig.legends:
+        legends.append(("figure legend", leg.get_window_extent(renderer)))
+    problems = []
+    for lname, lbox in legends:
+        for tname, tbox in titles:
+            if lbox.overlaps(tbox):
+                problems.append(f"{lname} overlaps {tname}")
+    for name, box in titles + legends:
+        if box.x0 < fig_box.x0 - 1 or box.x1 > fig_box.x1 + 1 or box.y0 < fig_box.y0 - 1 or box.y1 > fig_box.y1 + 1:
+            problems.append(f"{name} is cut off by the figure's edge")
+    return problems
+
+
+def fit_labels(ui):
+    """Give every control of an ``ipywidgets.interactive`` (or box) room for its whole description and
+    option labels, so that none is cut off ("coherency (µs)", "CP (majority quorum)"). Returns ``ui``."""
+    for child in getattr(ui, "children", ()):
+        style = getattr(child, "style", None)
+        if style is None:
+            continue
+        if getattr(child, "description", "") and hasattr(style, "description_width"):
+            style.description_width = "initial"
+        if hasattr(style, "button_width"):
+            style.button_width = "auto"
+    return ui

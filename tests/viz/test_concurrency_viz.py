@@ -55,3 +55,43 @@ def test_step_through_widget(capsys):
     w.update()
     assert "acquire A" in capsys.readouterr().out
     assert w.children[1].max == max(len(t.events) for t in traces.values())
+
+
+def test_timeline_legends_stay_clear_of_titles_with_long_titles():
+    """Regression: the lesson's third timeline (I/O legend, long title) put its legend over the title."""
+    from course_tools.sim.concurrency import cpu_tasks, schedule_tasks
+    from course_tools.viz.concurrency import compare_timelines
+
+    with_io = {name: [("cpu", 1.0), ("io", 2.0), ("cpu", 1.0)] for name in "AB"}
+    compare_timelines([schedule_tasks(cpu_tasks(2, 3.0), cores=2, quantum=0.5),
+                       schedule_tasks(with_io, cores=1, quantum=0.5)],
+                      ["Parallel: 2 cores at once", "1 core, tasks waiting for I/O overlap one another"])
+    # the autouse fixture in tests/viz/conftest.py checks the layout of this figure
+
+
+def test_layout_check_finds_a_legend_over_a_title():
+    """Does layout_problems() see the overlap the lesson had (so the fixture is not vacuous)?"""
+    import matplotlib.pyplot as plt
+
+    from course_tools.viz.style import layout_problems
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot([0, 1], label="a long legend entry")
+    ax.set_title("a long title that runs across the axes", loc="left")
+    ax.legend(loc="upper left", bbox_to_anchor=(0, 1.12))
+    assert any("overlaps" in p for p in layout_problems(fig))
+    plt.close(fig)
+
+
+def test_fit_labels_gives_descriptions_and_buttons_their_full_width():
+    """Regression: the partition explorer's toggle read "CP (majority quor…" and long slider names were cut."""
+    import ipywidgets as w
+
+    from course_tools.viz.style import fit_labels
+
+    ui = fit_labels(w.interactive(lambda mode, c: None,
+                                  mode=w.ToggleButtons(options=["CP (majority quorum)", "AP (local, LWW)"]),
+                                  c=w.FloatSlider(description="coherency (µs)")))
+    toggle, slider = ui.children[0], ui.children[1]
+    assert toggle.style.button_width == "auto"
+    assert slider.style.description_width == "initial"
