@@ -37,6 +37,7 @@ def test_min_replicas_to_write_refuses_when_cut_off():
     """With min-replicas-to-write 1, the primary refuses writes while its replica is cut off."""
     with ReplicatedRedis(primary_config={"min-replicas-to-write": 1, "min-replicas-max-lag": 10}) as rr:
         rr.primary.set("before", 1)
+        assert rr.primary.wait(1, 5000) == 1  # replication is asynchronous: without this the cut can win the race
         rr.cut()
         with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
             rr.primary.set("during", 1)
