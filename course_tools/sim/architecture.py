@@ -147,13 +147,14 @@ def serve_tier(machines: int, cores_each: int, *, demand: float, per_core: float
                users: int = 1000, sessions: str = "local", rng: random.Random) -> TierResult:
     """A web tier of ``machines`` identical machines behind a load balancer, one of which crashes.
 
-    Vertical scaling grows ``cores_each`` (up to ``max_cores``, the biggest machine on sale:
-    the ceiling); horizontal scaling grows ``machines``. Users are pinned to a machine at
+    Vertical scaling grows ``cores_each`` (up to ``max_cores``, the biggest machine on sale
+    in this model, an assumed figure: the ceiling); horizontal scaling grows ``machines``. Users are pinned to a machine at
     random; with ``sessions="local"`` their session lives in that machine's memory and dies
     with it, with ``"shared"`` it lives in a shared store (the tier is stateless).
     """
     if cores_each > max_cores:
-        raise ValueError(f"no machine has {cores_each} cores: the largest has {max_cores} (vertical scaling's ceiling)")
+        raise ValueError(f"no machine has {cores_each} cores: the largest in this model has {max_cores} "
+                         "(an assumed figure for vertical scaling's ceiling)")
     if sessions not in ("local", "shared"):
         raise ValueError("sessions is 'local' or 'shared'")
     each = cores_each * per_core
