@@ -24,6 +24,7 @@ def test_a_failure_between_services_leaves_inconsistency_and_a_saga_shrinks_it()
 
 
 def test_network_hops_cost_latency_and_success_multiplies():
+    """Do both architectures complete the same share (0.99 ** 3) while the services pay network round trips in p50?"""
     mono = order_flow("monolith", orders=5000, rng=random.Random(2))
     micro = order_flow("microservices", orders=5000, rng=random.Random(2))
     assert micro.summary()["p50 ms"] > 3 * mono.summary()["p50 ms"]
@@ -32,6 +33,7 @@ def test_network_hops_cost_latency_and_success_multiplies():
 
 
 def test_one_deploy_takes_everything_down_many_deploys_only_what_depends_on_it():
+    """A crashing payments release: does the monolith lose every feature and the services only those that call payments?"""
     assert not any(blast_radius("monolith", "payments").values())
     works = blast_radius("microservices", "payments")
     assert works == {f: "payments" not in deps for f, deps in FEATURES.items()}
@@ -39,6 +41,8 @@ def test_one_deploy_takes_everything_down_many_deploys_only_what_depends_on_it()
 
 
 def test_vertical_has_a_ceiling_and_a_single_point_of_failure():
+    """Does one big machine serve nothing after its crash and refuse to grow past the model's ceiling,
+    while eight small ones keep seven eighths of their capacity?"""
     one_big = serve_tier(1, 64, demand=6000, rng=random.Random(3))
     assert one_big.served_before == 1.0 and one_big.served_after_crash == 0.0
     with pytest.raises(ValueError, match="ceiling"):
@@ -48,6 +52,7 @@ def test_vertical_has_a_ceiling_and_a_single_point_of_failure():
 
 
 def test_a_stateless_tier_loses_no_sessions():
+    """Does a crash log out about a quarter of 4 machines' users with local sessions, and nobody with shared ones?"""
     local = serve_tier(4, 16, demand=6000, rng=random.Random(4), sessions="local")
     shared = serve_tier(4, 16, demand=6000, rng=random.Random(4), sessions="shared")
     assert 150 < local.users_logged_out < 350 and shared.users_logged_out == 0
