@@ -23,8 +23,9 @@ their directories. Nothing here depends on timing luck:
 - with ``relay=True`` the replica reaches its primary through a :class:`course_tools.net.relay.Relay`,
   and :meth:`ReplicatedRedis.silent_partition` stops the relay forwarding: both connections
   stay open and neither server is told, as in a real partition. The primary notices only
-  when the replica's once-a-second acknowledgements are older than ``min-replicas-max-lag``
-  (and drops it after ``repl-timeout``);
+  when the replica's last once-a-second acknowledgement is more than ``min-replicas-max-lag``
+  whole seconds old, which it re-checks once a second (replication.c, ``refreshGoodSlavesCount``),
+  and drops the link after ``repl-timeout``;
 - :meth:`ReplicatedRedis.promote` runs ``REPLICAOF NO ONE`` on the replica (a manual failover).
 
 Every wait here polls ``INFO replication`` for a *condition* (link up, offsets equal,
@@ -202,7 +203,8 @@ def writes_during_silent_partition(rr: ReplicatedRedis, *, every: float = 0.25, 
 
     Needs ``ReplicatedRedis(relay=True, primary_config={"min-replicas-to-write": 1,
     "min-replicas-max-lag": L})``: the primary goes on accepting writes until the replica's
-    last acknowledgement is older than about ``L`` seconds. Only the order of events is a
+    last acknowledgement is more than ``L`` whole seconds old, as its once-a-second replication cron
+    sees it: between about L - 1 and L + 2 seconds into the partition. Only the order of events is a
     conclusion (accepted first, then refused while the replica still counts as connected);
     the times are observations of this machine.
     """
