@@ -20,6 +20,12 @@ their directories. Nothing here depends on timing luck:
 - :meth:`ReplicatedRedis.cut` points the replica at a port where nothing listens, so the
   link is down (the replica keeps its data and stays read-only); :meth:`heal` points it
   back and waits until it has caught up;
+- with ``relay=True`` the replica reaches its primary through a :class:`course_tools.net.relay.Relay`,
+  and :meth:`ReplicatedRedis.silent_partition` stops the relay forwarding: both connections
+  stay open and neither server is told, as in a real partition. The primary notices only
+  when the replica's last once-a-second acknowledgement is more than ``min-replicas-max-lag``
+  whole seconds old, which it re-checks once a second (replication.c, ``refreshGoodSlavesCount``),
+  and drops the link after ``repl-timeout``;
 - :meth:`ReplicatedRedis.promote` runs ``REPLICAOF NO ONE`` on the replica (a manual failover).
 
 Every wait here polls ``INFO replication`` for a *condition* (link up, offsets equal,
@@ -35,8 +41,9 @@ from typing import Iterator, Mapping
 
 from course_tools.net.ports import LOOPBACK, free_port
 from course_tools.net.redis import RedisServer
+from course_tools.net.relay import Relay
 
-__all__ = ["ReplicatedRedis", "ReplicationState"]
+__all__ = ["ReplicatedRedis", "ReplicationState", "WriteAttempt", "writes_during_silent_partition"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,10 @@ class ReplicatedRedis:
     """One primary and one replica (``primary`` / ``replica`` are decoded redis-py clients)."""
 
     def __init__(self, *, primary_config: Mapping[str, object] | None = None,
-                 replica_config: Mapping[str, object] | None = None, timeout: float = 15.0) -> None:
+                 replica_config: Mapping[str, object] | None = None, timeout: float = 15.0,
+                 relay: bool = False) -> None:
+        self.use_relay = relay
+        self.relay: Relay | None = None
         self.primary_config = dict(primary_config or {})
         self.replica_config = dict(replica_config or {})
         self.timeout = timeout
@@ -71,7 +81,9 @@ class ReplicatedRedis:
         stack = contextlib.ExitStack()
         try:
             self.primary_server = stack.enter_context(RedisServer(self.primary_config, tcp=True))
-            config = {"replicaof": f"{LOOPBACK} {self.primary_server.port}", "repl-ping-replica-period": 1,
+            if self.use_relay:
+                self.relay = stack.enter_context(Relay(LOOPBACK, self.primary_server.port))
+            config = {"replicaof": f"{LOOPBACK} {self._upstream_port()}", "repl-ping-replica-period": 1,
                       **self.replica_config}
             self.replica_server = stack.enter_context(RedisServer(config, tcp=True))
             self.primary = self.primary_server.client()
@@ -142,6 +154,19 @@ class ReplicatedRedis:
         finally:
             self.replica.execute_command("CLIENT", "UNPAUSE")
 
+    def _upstream_port(self) -> int:
+        """Where the replica connects: the relay if there is one, else the primary itself."""
+        assert self.primary_server is not None
+        return self.relay.port if self.relay is not None else self.primary_server.port
+
+    @contextlib.contextmanager
+    def silent_partition(self) -> Iterator[None]:
+        """No byte passes between primary and replica, but no connection is closed (needs ``relay=True``)."""
+        if self.relay is None:
+            raise RuntimeError("a silent partition needs ReplicatedRedis(relay=True)")
+        with self.relay.paused():
+            yield
+
     def cut(self) -> None:
         """Cut the replication link: the replica now follows a port where nothing listens."""
         self.replica.execute_command("REPLICAOF", LOOPBACK, free_port())
@@ -149,8 +174,7 @@ class ReplicatedRedis:
 
     def heal(self) -> ReplicationState:
         """Reconnect the replica to the primary and wait until it has caught up."""
-        assert self.primary_server is not None
-        self.replica.execute_command("REPLICAOF", LOOPBACK, self.primary_server.port)
+        self.replica.execute_command("REPLICAOF", LOOPBACK, self._upstream_port())
         return self.wait_in_sync()
 
     def promote(self) -> None:
@@ -162,3 +186,48 @@ class ReplicatedRedis:
             return "<ReplicatedRedis stopped>"
         return (f"<ReplicatedRedis primary 127.0.0.1:{self.primary_server.port} "
                 f"replica 127.0.0.1:{self.replica_server.port}>")
+
+
+@dataclass(frozen=True)
+class WriteAttempt:
+    after: float             # seconds since the partition began (wall clock: an observation)
+    accepted: bool
+    connected_replicas: int  # what the primary believes, from INFO replication
+    error: str = ""
+
+
+def writes_during_silent_partition(rr: ReplicatedRedis, *, every: float = 0.25, limit: float = 10.0,
+                                   key: str = "balance") -> list[WriteAttempt]:
+    """Write to the primary every ``every`` seconds during a silent partition, until a write is
+    refused (or ``limit`` seconds pass); the partition then ends and the replica catches up.
+
+    Needs ``ReplicatedRedis(relay=True, primary_config={"min-replicas-to-write": 1,
+    "min-replicas-max-lag": L})``: the primary goes on accepting writes until the replica's
+    last acknowledgement is more than ``L`` whole seconds old, as its once-a-second replication cron
+    sees it: between about L - 1 and L + 2 seconds into the partition. Only the order of events is a
+    conclusion (accepted first, then refused while the replica still counts as connected);
+    the times are observations of this machine.
+    """
+    import redis as redis_py
+
+    attempts: list[WriteAttempt] = []
+    with rr.silent_partition():
+        started = time.monotonic()
+        n = 0
+        while time.monotonic() - started < limit:
+            n += 1
+            try:
+                rr.primary.set(key, n)
+                ok, error = True, ""
+            except redis_py.ResponseError as exc:
+                ok, error = False, str(exc)
+            attempts.append(WriteAttempt(round(time.monotonic() - started, 2), ok, rr.state().connected_replicas,
+                                         error))
+            if not ok:
+                break
+            time.sleep(every)
+    rr.wait_in_sync()
+    # writable again once the primary has a fresh acknowledgement (INFO: min_slaves_good_slaves)
+    rr._until(lambda: int(rr.primary.info("replication").get("min_slaves_good_slaves", 1)) >= 1,
+              "a fresh acknowledgement from the replica")
+    return attempts

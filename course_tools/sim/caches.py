@@ -16,8 +16,14 @@ SampledLRU     the oldest of ``samples`` random entries (Redis)  O(samples)
 Random         a random entry                                    O(1)
 =============  ================================================  ===================
 
-Expired entries are removed lazily, when they are read or when they reach the eviction
-end of the order, as Redis does on access (redis.io "EXPIRE": passive expiry).
+An expired entry is gone for every observer: ``in``, ``keys()``, ``len()`` and ``get`` do
+not see it, ``delete`` of it returns False, and ``put`` of its key is a fresh insert (LFU's
+count restarts at 1, FIFO's position is the newest). Expired entries are removed lazily:
+when read, and, since every entry of a cache shares one ``ttl``, the expired ones are
+exactly the oldest writes, which ``put``, ``len`` and ``keys`` drop from the front of a
+write-time order before doing anything else (amortised O(1); an expired entry is never
+the reason a live one is evicted). Redis also expires passively, on access, plus an
+active background sweep (redis.io "EXPIRE", section "How Redis expires keys").
 
 Inspired by cachetools (``TTLCache(..., timer=)``), whose design of time as a parameter
 these classes follow.
@@ -55,11 +61,12 @@ class Cache:
         self.clock = clock
         self.on_evict = on_evict  # called as on_evict(key, value) for evicted (not expired) entries
         self._data: dict[Hashable, Any] = {}
-        self._expires: dict[Hashable, float] = {}
+        self._expires: OrderedDict[Hashable, float] = OrderedDict()  # write order = expiry order
         self.hits = self.misses = self.evictions = self.expirations = 0
 
     # -- the interface ------------------------------------------------------------------
     def __len__(self) -> int:
+        self._purge_expired()
         return len(self._data)
 
     def __contains__(self, key: Hashable) -> bool:
@@ -76,7 +83,11 @@ class Cache:
         return value
 
     def put(self, key: Hashable, value: Any) -> None:
-        """Insert or update; evicts one entry when a new key would exceed ``capacity``."""
+        """Insert or update; evicts one entry when a new key would exceed ``capacity``.
+
+        An expired key is not updated: it is removed (an expiration) and inserted afresh.
+        """
+        self._purge_expired()
         if key in self._data:
             self._data[key] = value
             self._on_update(key)
@@ -87,16 +98,18 @@ class Cache:
             self._on_insert(key)
         if self.ttl is not None:
             self._expires[key] = self.clock() + self.ttl
+            self._expires.move_to_end(key)
 
     def delete(self, key: Hashable) -> bool:
-        """Remove ``key`` (invalidation); True if it was there."""
-        if key not in self._data:
+        """Remove ``key`` (invalidation); True if it was there and had not expired."""
+        if key not in self._data or self._expire_if_due(key):
             return False
         self._remove(key)
         return True
 
     def keys(self) -> list[Hashable]:
-        return [k for k in self._data if not self._expired(k)]
+        self._purge_expired()
+        return list(self._data)
 
     @property
     def hit_rate(self) -> float:
@@ -119,14 +132,23 @@ class Cache:
             return True
         return False
 
-    def _evict_one(self) -> None:
-        victim = self._victim()
-        if self._expired(victim):
+    def _purge_expired(self) -> None:
+        """Drop every expired entry: they are the oldest writes, at the front of ``_expires``."""
+        if self.ttl is None:
+            return
+        now = self.clock()
+        while self._expires:
+            key, exp = next(iter(self._expires.items()))
+            if now < exp:
+                break
+            self._remove(key)
             self.expirations += 1
-        else:
-            self.evictions += 1
-            if self.on_evict is not None:
-                self.on_evict(victim, self._data[victim])
+
+    def _evict_one(self) -> None:
+        victim = self._victim()  # never an expired entry: put() purged those first
+        self.evictions += 1
+        if self.on_evict is not None:
+            self.on_evict(victim, self._data[victim])
         self._remove(victim)
 
     def _remove(self, key: Hashable) -> None:
@@ -183,54 +205,87 @@ class TTLCache(LRUCache):
     def _on_update(self, key): self._order.move_to_end(key)  # a rewrite renews the ttl
 
 
+class _FreqNode:
+    """One use count of :class:`LFUCache`: its keys, least recent first, in a list of counts."""
+
+    __slots__ = ("count", "keys", "prev", "next")
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.keys: OrderedDict[Hashable, None] = OrderedDict()
+        self.prev: _FreqNode | None = None
+        self.next: _FreqNode | None = None
+
+
 class LFUCache(Cache):
     """Evicts the least frequently used entry; among equals, the least recently used.
 
-    O(1): keys live in one ordered bucket per use count, and the smallest non-empty count
-    is tracked (the structure of Shah, Mitra & Matani, "An O(1) algorithm for implementing
-    the LFU cache eviction scheme", 2010).
+    O(1) for every operation, as in Shah, Mitra & Matani, "An O(1) algorithm for
+    implementing the LFU cache eviction scheme" (2010): the use counts that some key has
+    form a doubly linked list in increasing order, each node holding its keys (least
+    recent first), and every key points at its node. A hit moves the key to the next node
+    (creating count + 1 right after it if missing); an emptied node is unlinked. The list's
+    head is the minimum count, so the victim is the head's first key: no search over counts.
     """
 
     name = "LFU"
 
     def __init__(self, capacity: int, **kw: Any) -> None:
         super().__init__(capacity, **kw)
-        self._count: dict[Hashable, int] = {}
-        self._buckets: dict[int, OrderedDict[Hashable, None]] = {}
-        self._min = 0
+        self._node: dict[Hashable, _FreqNode] = {}
+        self._head: _FreqNode | None = None  # the smallest use count
 
-    def _bucket_add(self, key: Hashable, n: int) -> None:
-        self._count[key] = n
-        self._buckets.setdefault(n, OrderedDict())[key] = None
+    def _link_after(self, node: _FreqNode | None, count: int) -> _FreqNode:
+        """A new node for ``count`` right after ``node`` (``None``: at the head)."""
+        new = _FreqNode(count)
+        new.prev = node
+        new.next = self._head if node is None else node.next
+        if new.next is not None:
+            new.next.prev = new
+        if node is None:
+            self._head = new
+        else:
+            node.next = new
+        return new
 
-    def _bucket_del(self, key: Hashable) -> int:
-        n = self._count.pop(key)
-        bucket = self._buckets[n]
-        del bucket[key]
-        if not bucket:
-            del self._buckets[n]
-            if self._min == n:
-                self._min = n + 1
-        return n
+    def _unlink_if_empty(self, node: _FreqNode) -> None:
+        if node.keys:
+            return
+        if node.prev is None:
+            self._head = node.next
+        else:
+            node.prev.next = node.next
+        if node.next is not None:
+            node.next.prev = node.prev
 
     def _on_hit(self, key):
-        n = self._bucket_del(key)  # moves _min to n + 1 if key was the last with the minimum count
-        self._bucket_add(key, n + 1)
+        node = self._node[key]
+        nxt = node.next
+        if nxt is None or nxt.count != node.count + 1:
+            nxt = self._link_after(node, node.count + 1)
+        del node.keys[key]
+        nxt.keys[key] = None
+        self._node[key] = nxt
+        self._unlink_if_empty(node)
 
     def _on_insert(self, key):
-        self._bucket_add(key, 1)
-        self._min = 1
+        head = self._head
+        if head is None or head.count != 1:
+            head = self._link_after(None, 1)
+        head.keys[key] = None
+        self._node[key] = head
 
     def _on_remove(self, key):
-        self._bucket_del(key)
-        if self._buckets and self._min not in self._buckets:
-            self._min = min(self._buckets)  # only after arbitrary deletes; eviction keeps it O(1)
+        node = self._node.pop(key)
+        del node.keys[key]
+        self._unlink_if_empty(node)
 
     def _victim(self):
-        return next(iter(self._buckets[self._min]))
+        return next(iter(self._head.keys))
 
     def frequency(self, key: Hashable) -> int:
-        return self._count.get(key, 0)
+        node = self._node.get(key)
+        return 0 if node is None or key not in self else node.count
 
 
 class RandomCache(Cache):

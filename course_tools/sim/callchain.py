@@ -9,8 +9,8 @@ rare slow calls at each service become common slow requests at the edge.
   sequentially (A calls B calls C ...) or as a fan-out (all in parallel, wait for all),
   with optional retries on failure and a per-call timeout.
 - :func:`simulate_discovery` compares client-side discovery (clients cache the registry
-  and pick an instance themselves) with server-side discovery (a router that always has
-  the current registry, one extra hop) while instances come and go.
+  and pick an instance themselves) with server-side discovery (a router picks, one extra
+  hop) while instances come and go, with the same registry delay, refresh and retries.
 """
 
 from __future__ import annotations
@@ -93,8 +93,9 @@ def simulate_chain(services: Sequence[Service], *, requests: int = 10_000, rng: 
 class DiscoveryResult:
     mode: str
     requests: int
-    failed: int
+    failed: int              # requests that found no live instance, retries included
     mean_latency: float
+    dead_attempts: int = 0   # attempts that reached an address that was gone (each costs time)
 
     @property
     def failure_rate(self) -> float:
@@ -102,41 +103,55 @@ class DiscoveryResult:
 
 
 def simulate_discovery(mode: str, *, rng: random.Random, instances: int = 5, duration: float = 60.0,
-                       rate: float = 50.0, churn_every: float = 5.0, cache_ttl: float = 10.0,
-                       hop: float = 0.002, call: float = 0.010) -> DiscoveryResult:
+                       rate: float = 50.0, churn_every: float = 5.0, registry_delay: float = 0.5,
+                       refresh: float = 1.0, retries: int = 1, hop: float = 0.002, call: float = 0.010,
+                       dead_cost: float = 0.001, cache_ttl: float | None = None) -> DiscoveryResult:
     """Instances of a service restart on new addresses every ``churn_every`` seconds (one at a time).
 
-    ``mode="client"``: the client refreshes its copy of the registry every ``cache_ttl``
-    seconds and calls an instance directly; a call to an address that is gone fails.
-    ``mode="server"``: a router/load balancer that tracks the registry forwards each call:
-    never a stale address, but one more network hop (``hop`` seconds) per call.
+    Both modes are treated alike: the registry learns of a move ``registry_delay`` seconds
+    after it happens (health checks and deregistration take time); whoever picks the
+    instance (``mode="client"``: the calling client; ``mode="server"``: a router or load
+    balancer in front of the instances) refreshes its copy of the registry every ``refresh``
+    seconds, picks an instance from that copy at random, and on a dead address (which costs
+    ``dead_cost`` seconds to find out) retries up to ``retries`` times on another instance.
+    What differs: the router adds one network hop (``hop`` seconds) to every call, and it is
+    one cache to keep fresh instead of one per client. ``cache_ttl`` is an old name for ``refresh``.
     """
     if mode not in ("client", "server"):
         raise ValueError("mode is 'client' or 'server'")
+    if cache_ttl is not None:
+        refresh = cache_ttl
     live = [f"10.0.0.{i}" for i in range(instances)]
     next_addr = instances
-    cache, cache_time = list(live), 0.0
+    registry = list(live)
+    pending: list[tuple[float, list[str]]] = []  # registry updates not yet visible, in time order
+    view, view_time = list(registry), 0.0
     next_churn = churn_every
-    t, n, failed, total_lat = 0.0, 0, 0, 0.0
+    t, n, failed, dead, total_lat = 0.0, 0, 0, 0, 0.0
     while True:
         t += rng.expovariate(rate)
         if t >= duration:
             break
         while t >= next_churn:
-            victim = rng.randrange(len(live))
-            live[victim] = f"10.0.0.{next_addr}"
+            live[rng.randrange(len(live))] = f"10.0.0.{next_addr}"
             next_addr += 1
+            pending.append((next_churn + registry_delay, list(live)))
             next_churn += churn_every
+        while pending and pending[0][0] <= t:
+            registry = pending.pop(0)[1]
+        if t - view_time >= refresh:
+            view, view_time = list(registry), t
         n += 1
-        if mode == "server":
-            total_lat += hop + call
-            continue
-        if t - cache_time >= cache_ttl:
-            cache, cache_time = list(live), t
-        addr = rng.choice(cache)
-        if addr in live:
-            total_lat += call
-        else:
-            failed += 1
-            total_lat += call  # a connection error still costs time
-    return DiscoveryResult(mode, n, failed, total_lat / max(n, 1))
+        latency, tried, ok = (hop if mode == "server" else 0.0), set(), False
+        for _ in range(retries + 1):
+            addr = rng.choice([a for a in view if a not in tried] or view)
+            tried.add(addr)
+            if addr in live:
+                latency += call
+                ok = True
+                break
+            latency += dead_cost
+            dead += 1
+        failed += not ok
+        total_lat += latency
+    return DiscoveryResult(mode, n, failed, total_lat / max(n, 1), dead)

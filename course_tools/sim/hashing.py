@@ -13,12 +13,15 @@ Hashes are stable across runs and machines (SHA-1 of the text, not Python's ``ha
 
 from __future__ import annotations
 
+import random
+
 import bisect
 import hashlib
 from collections import Counter
 from typing import Iterable, Protocol, Sequence
 
-__all__ = ["stable_hash", "Router", "ModuloRouter", "HashRing", "moved_keys", "load", "imbalance"]
+__all__ = ["stable_hash", "Router", "ModuloRouter", "HashRing", "moved_keys", "load", "imbalance",
+           "imbalance_over_draws"]
 
 
 def stable_hash(text: str) -> int:
@@ -117,3 +120,14 @@ def imbalance(router: Router, keys: Sequence[str]) -> float:
     """Busiest node's keys divided by the mean (1.0 = perfectly even)."""
     counts = load(router, keys)
     return max(counts.values()) / (len(keys) / len(counts))
+
+
+def imbalance_over_draws(vnodes: int, keys: Sequence[str], *, nodes: int = 5, draws: int = 9,
+                         rng: random.Random) -> list[float]:
+    """:func:`imbalance` of ``draws`` rings of ``nodes`` nodes with random names (so random
+    points on the circle), sorted: one ring is one draw, which can be lucky or unlucky."""
+    out = []
+    for _ in range(draws):
+        names = [f"node-{rng.getrandbits(48):012x}" for _ in range(nodes)]
+        out.append(imbalance(HashRing(names, vnodes=vnodes), keys))
+    return sorted(out)

@@ -24,7 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["amdahl", "usl", "usl_peak", "fit_usl", "fit_amdahl", "USLFit", "simulate_service", "measure"]
+__all__ = ["amdahl", "usl", "usl_peak", "fit_usl", "fit_amdahl", "USLFit", "simulate_service", "measure",
+           "mva_throughput", "lock_bound", "knee"]
 
 
 def amdahl(n, p: float):
@@ -127,3 +128,41 @@ def simulate_service(workers: int, *, rng: random.Random, duration: float = 20.0
 def measure(worker_counts: Sequence[int], *, rng: random.Random, **kw) -> np.ndarray:
     """Throughput of :func:`simulate_service` at each worker count (one seeded run each)."""
     return np.array([simulate_service(int(n), rng=rng, **kw) for n in worker_counts])
+
+
+# -- the same service, analytically -------------------------------------------------------------
+def _hold(workers: int, serial: float, coherency: float) -> float:
+    return serial + coherency * (workers - 1)
+
+
+def mva_throughput(workers: int, *, parallel: float = 0.010, serial: float = 0.0005,
+                   coherency: float = 0.00002) -> float:
+    """Exact mean throughput of :func:`simulate_service`'s model by mean value analysis.
+
+    The model is a closed queueing network (Reiser & Lavenberg, "Mean-Value Analysis of
+    Closed Multichain Queuing Networks", JACM 27(2), 1980): ``workers`` customers alternate
+    between a delay (``parallel``, no queue) and one FIFO server (the lock, exponential with
+    mean ``serial + coherency * (workers - 1)``). For n = 1..N: R(n) = S (1 + Q(n - 1)),
+    X(n) = n / (Z + R(n)), Q(n) = X(n) R(n).
+    """
+    hold = _hold(workers, serial, coherency)
+    queue, x = 0.0, 0.0
+    for n in range(1, workers + 1):
+        r = hold * (1.0 + queue)
+        x = n / (parallel + r)
+        queue = x * r
+    return x
+
+
+def lock_bound(workers: int, *, serial: float = 0.0005, coherency: float = 0.00002) -> float:
+    """No more requests per second than the lock can serve: ``1 / (serial + coherency (N - 1))``."""
+    return 1.0 / _hold(workers, serial, coherency)
+
+
+def knee(*, parallel: float = 0.010, serial: float = 0.0005, coherency: float = 0.00002) -> float:
+    """Where the no-queueing line ``N / (Z + S(N))`` meets the lock bound ``1 / S(N)``:
+    ``(N - 1) S(N) = Z``, a quadratic in ``N - 1``. Throughput peaks near here."""
+    if coherency == 0:
+        return 1.0 + parallel / serial
+    m = (-serial + math.sqrt(serial ** 2 + 4 * coherency * parallel)) / (2 * coherency)
+    return 1.0 + m

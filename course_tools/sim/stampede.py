@@ -2,7 +2,7 @@
 
 When a popular cached value expires, every request that arrives before someone has
 recomputed it misses, and each one recomputes: the backend sees a burst of identical,
-expensive work. Mitigations (FACTS §8):
+expensive work. Mitigations (sources: notebooks/sources/08_caching.md):
 
 - **single-flight** (request coalescing / a lock per key): the first miss recomputes, later
   misses wait for that one result.

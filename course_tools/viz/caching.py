@@ -53,20 +53,33 @@ def plot_write_paths(results: Sequence, *, title: str = "Write paths against a s
     return fig
 
 
+STAMPEDE_STYLES = ("-", "--", ":")
+STAMPEDE_MARKERS = ("o", "s", "^")
+
+
 def plot_stampede(results: Sequence, *, duration: float, bin_seconds: float = 1.0):
-    """Recomputes started per second, one line per mitigation (StampedeResult list)."""
-    fig, ax = new_figure()
+    """Recomputes started per second, one line per mitigation (StampedeResult list), on a
+    symmetric-log axis so that 1 and 100 are both visible; below it, one row of ticks per
+    mitigation, one tick per recompute started, so curves that are near zero stay apart.
+    Returns the upper axes."""
+    fig, (ax, raster) = new_figure(1, 2, height=4.2, gridspec_kw={"height_ratios": [3, 1.3]}, sharex=True)
     bins = int(duration / bin_seconds) + 1
     for i, r in enumerate(results):
         counts = [0] * bins
         for t in r.recompute_starts:
             counts[int(t / bin_seconds)] += 1
-        ax.step([b * bin_seconds for b in range(bins)], counts, where="post", label=r.mitigation,
-                color=PALETTE[i], lw=1.8)
-    ax.set_xlabel("time (s, virtual)")
-    ax.set_ylabel("recomputations started per second")
+        style = STAMPEDE_STYLES[i % len(STAMPEDE_STYLES)]
+        ax.step([b * bin_seconds for b in range(bins)], counts, where="post", color=PALETTE[i], lw=1.8,
+                ls=style, label=f"{r.mitigation} ({r.recomputes} rebuilds)")
+        raster.eventplot([r.recompute_starts], lineoffsets=i, linelengths=0.7, colors=[PALETTE[i]])
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_ylabel("rebuilds started per second")
     ax.set_title("A hot key expiring: who rebuilds it?")
     ax.legend()
+    raster.set_yticks(range(len(results)), [r.mitigation for r in results])
+    raster.set_ylim(-0.6, len(results) - 0.4)
+    raster.invert_yaxis()
+    raster.set_xlabel("time (s, virtual); one tick per rebuild started")
     return ax
 
 

@@ -49,6 +49,15 @@ def test_missing_write_back_is_caught():
         ref.check_read_repair(_no_write_back)
 
 
+def test_the_workload_check_does_not_blame_what_it_cannot_see():
+    """A read without write-back passes the seeded workloads (only check_read_repair catches it),
+    so the workload check's message must not send the student to the write-back."""
+    ref.check_quorum_workloads(abd_write, _no_write_back, seeds=(71, 72, 73, 74, 75))
+    with pytest.raises(AnswerError, match="not linearizable") as failed:
+        ref.check_quorum_workloads(partial(abd_write, r=2, w=3), partial(abd_read, r=2, w=3), seeds=(71, 72, 73))
+    assert "write-back" not in str(failed.value)
+
+
 def test_small_quorums_fail_the_seeded_workloads():
     """R = 1 reads are available on the minority side: refused, and stale elsewhere."""
     with pytest.raises(AnswerError):

@@ -136,3 +136,33 @@ def test_cache_aside_probe():
         check_cache_aside(_good_get, _write_cache, question=7)
     with pytest.raises(AnswerError, match="ttl"):
         check_cache_aside(lambda pid, cache, db, ttl=60: _good_get(pid, cache, db, ttl=None), _good_update, question=7)
+
+
+def _caches_missing(pid, cache, db, ttl=60):
+    """The naive answer: caches whatever the database returned, None included."""
+    v = cache.get(f"product:{pid}")
+    if v is None:
+        v = db.load(pid)
+        cache.set(f"product:{pid}", v, ex=ttl)
+    return v
+
+
+def _as_plain_data(f):
+    """What a proxy for a student function delivers: results copied out as plain data, no shared objects."""
+    import copy
+
+    return lambda *a, **kw: copy.deepcopy(f(*a, **kw))
+
+
+def test_caching_a_missing_product_loses_the_point():
+    """Task 7's 'not if the product does not exist' is graded: the naive cache-everything answer fails."""
+    with pytest.raises(AnswerError, match="do not cache a missing product"):
+        check_cache_aside(_caches_missing, _good_update, question=7)
+
+
+def test_cache_aside_probe_judges_plain_results_only():
+    """Under the grading boundary the student's functions are proxies: the check still passes a right
+    answer and still catches the missing-product bug when results arrive as copies."""
+    check_cache_aside(_as_plain_data(_good_get), _as_plain_data(_good_update), question=7)
+    with pytest.raises(AnswerError, match="do not cache a missing product"):
+        check_cache_aside(_as_plain_data(_caches_missing), _as_plain_data(_good_update), question=7)

@@ -37,6 +37,7 @@ def test_min_replicas_to_write_refuses_when_cut_off():
     """With min-replicas-to-write 1, the primary refuses writes while its replica is cut off."""
     with ReplicatedRedis(primary_config={"min-replicas-to-write": 1, "min-replicas-max-lag": 10}) as rr:
         rr.primary.set("before", 1)
+        assert rr.primary.wait(1, 5000) == 1  # replication is asynchronous: without this the cut can win the race
         rr.cut()
         with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
             rr.primary.set("during", 1)
@@ -44,6 +45,32 @@ def test_min_replicas_to_write_refuses_when_cut_off():
         rr.heal()
         rr.primary.set("after", 1)
         assert rr.primary.wait(1, 5000) == 1
+
+
+def test_silent_partition_accepts_writes_until_the_lag_limit_then_refuses():
+    """Through a relay that stops forwarding (no connection closed), the primary accepts writes at first,
+    then refuses them with NOREPLICAS while still counting the replica as connected; after the
+    partition the replica catches up and writes are accepted again."""
+    from course_tools.net.replication import writes_during_silent_partition
+
+    with ReplicatedRedis(relay=True, primary_config={"min-replicas-to-write": 1, "min-replicas-max-lag": 2}) as rr:
+        rr.primary.set("balance", 0)
+        attempts = writes_during_silent_partition(rr, every=0.2, limit=15)
+        assert attempts[0].accepted and not attempts[-1].accepted
+        assert "NOREPLICAS" in attempts[-1].error
+        assert attempts[-1].connected_replicas == 1  # the primary was never told: the link still looks up
+        assert all(a.accepted for a in attempts[:-1])
+        assert attempts[-1].after >= 1.0  # refused only once the last acknowledgement was old enough
+        rr.primary.set("balance", 99)
+        assert rr.primary.wait(1, 5000) == 1 and rr.replica.get("balance") == "99"
+
+
+def test_silent_partition_needs_the_relay():
+    """Without a relay there is nothing to silence: the helper says so instead of cutting the link."""
+    with ReplicatedRedis() as rr:
+        with pytest.raises(RuntimeError, match="relay=True"):
+            with rr.silent_partition():
+                pass
 
 
 def test_async_failover_loses_acknowledged_writes():

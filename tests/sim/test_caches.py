@@ -18,6 +18,9 @@ class CacheInvariants:
     """Every policy must pass these (cachetools-style shared mixin)."""
 
     max_calls_per_op = 40  # hash/eq calls; a policy that scans its entries makes thousands
+    # which of "a" (re-put after expiring, so a fresh insert) and "b" (live, used 3 times)
+    # the policy evicts next in test_put_on_an_expired_key_is_a_fresh_insert; None: random
+    victim_after_fresh_reinsert: str | None = "b"
 
     def make(self, capacity: int, **kw):
         raise NotImplementedError
@@ -67,6 +70,57 @@ class CacheInvariants:
         clock.advance(0.01)
         assert c.get("a") is None and c.expirations == 1 and "a" not in c
 
+    def test_len_does_not_count_expired_entries(self, clock):
+        """len() agrees with `in` and keys(): an expired entry is not in the cache."""
+        c = self.make(5, ttl=10, clock=clock)
+        c.put("a", 1)
+        clock.advance(5)
+        c.put("b", 2)
+        clock.advance(5)  # a expires now, b at t = 15
+        assert "a" not in c and c.keys() == ["b"] and len(c) == 1
+        clock.advance(5)
+        assert len(c) == 0 and c.keys() == [] and c.expirations == 2
+
+    def test_delete_of_an_expired_key_returns_false(self, clock):
+        """delete() says True only when it removed something a reader could still see."""
+        c = self.make(5, ttl=10, clock=clock)
+        c.put("a", 1)
+        clock.advance(10)
+        assert c.delete("a") is False and c.expirations == 1 and len(c) == 0
+
+    def test_put_on_an_expired_key_is_a_fresh_insert(self, clock):
+        """Re-putting an expired key is an insert: old use counts and queue positions are gone."""
+        c = self.make(2, ttl=10, clock=clock)
+        c.put("a", 1)
+        for _ in range(5):
+            c.get("a")  # a is used a lot and is the oldest write...
+        clock.advance(6)
+        c.put("b", 2)
+        c.get("b"), c.get("b")
+        clock.advance(4)  # ...then expires (t = 10); b lives until t = 16
+        c.put("a", 3)
+        assert c.expirations == 1 and c.evictions == 0 and c.get("a") == 3 and len(c) == 2
+        c.put("c", 4)  # full: one of a, b goes
+        assert c.evictions == 1 and "c" in c
+        if self.victim_after_fresh_reinsert is not None:
+            survivor = "a" if self.victim_after_fresh_reinsert == "b" else "b"
+            assert self.victim_after_fresh_reinsert not in c and survivor in c
+
+    def test_counters_add_up_with_expiry(self, rng, clock):
+        """Every insert ends as exactly one of: live entry, eviction, expiration, successful delete."""
+        c = self.make(8, ttl=7, clock=clock)
+        inserts = deletes = 0
+        for _ in range(3000):
+            key = rng.randrange(30)
+            if c.get(key, None) is None:
+                c.put(key, 1)
+                inserts += 1
+            if rng.random() < 0.05:
+                deletes += c.delete(rng.randrange(30))
+            clock.advance(rng.random())
+        assert inserts == len(c) + c.evictions + c.expirations + deletes
+        assert len(c) == len(c.keys()) == sum(1 for k in range(30) if k in c) <= 8
+
     def test_operations_are_constant_time(self):
         """get/put hash each key a bounded number of times, whatever the size (no scans)."""
         c = self.make(5000)
@@ -108,8 +162,32 @@ class TestFIFO(CacheInvariants):
 
 
 class TestLFU(CacheInvariants):
+    victim_after_fresh_reinsert = "a"  # count restarted at 1; b has 3
+
     def make(self, capacity, **kw):
         return LFUCache(capacity, **kw)
+
+    def test_count_list_stays_sorted_with_the_minimum_at_its_head(self, rng, clock):
+        """The O(1) structure: counts strictly increase along the list, no empty node, head = min."""
+        c = self.make(40, ttl=50, clock=clock)
+        for _ in range(5000):
+            op, key = rng.random(), rng.randrange(120)
+            if op < 0.6:
+                c.get(key)
+            elif op < 0.95:
+                c.put(key, 1)
+            else:
+                c.delete(key)
+            clock.advance(rng.random())
+            node, counts = c._head, []
+            while node is not None:
+                assert node.keys and (node.next is None or node.next.prev is node)
+                counts.append(node.count)
+                assert all(c._node[k] is node for k in node.keys)
+                node = node.next
+            assert counts == sorted(set(counts))
+            live = [c.frequency(k) for k in c.keys()]
+            assert not live or counts[0] == min(live)
 
     def test_evicts_least_frequently_used_then_least_recent(self):
         c = self.make(3)
@@ -155,6 +233,8 @@ class TestTTL(CacheInvariants):
 
 
 class TestRandom(CacheInvariants):
+    victim_after_fresh_reinsert = None
+
     def make(self, capacity, **kw):
         return RandomCache(capacity, rng=random.Random(7), **kw)
 
@@ -167,6 +247,8 @@ class TestRandom(CacheInvariants):
 
 class TestSampledLRU(CacheInvariants):
     max_calls_per_op = 250  # O(samples + pool), independent of the number of entries
+    victim_after_fresh_reinsert = None  # samples: with 2 entries it may pick either
+
     def make(self, capacity, **kw):
         return SampledLRUCache(capacity, rng=random.Random(7), **kw)
 
@@ -202,5 +284,5 @@ def test_on_evict_sees_evicted_entries_only(clock):
     c.put("c", 3)
     assert seen == [("a", 1)]
     clock.advance(5)
-    c.put("d", 4)  # b has expired: an expiration, not an eviction
-    assert seen == [("a", 1)] and c.expirations == 1
+    c.put("d", 4)  # b and c have expired: expirations, not evictions
+    assert seen == [("a", 1)] and c.expirations == 2

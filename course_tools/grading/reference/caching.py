@@ -152,11 +152,15 @@ class FakeCache:
 
 
 def check_cache_aside(get_product, update_product, *, question: object = "?") -> None:
-    """Hidden checks: ttl passed, store written before the cache is invalidated, fresh after update."""
+    """Hidden checks: ttl passed, store written before the cache is invalidated, fresh after update,
+    and nothing cached for a product the database does not have.
+
+    Works when the student's functions are proxies: they are called with plain data and
+    test-owned fakes, and only plain results and the fakes' own records are judged."""
     log: list = []
     db, cache = FakeDB({7: {"name": "kettle", "price": 30}}, log), FakeCache(log)
     first = get_product(7, cache, db, ttl=90)
-    if first != {"name": "kettle", "price": 30}:
+    if type(first) is not dict or first != {"name": "kettle", "price": 30}:
         _fail(question, "get_product must return what the database holds for that product.")
     if cache.ttls.get("product:7") != 90:
         _fail(question, "cache the product under 'product:<id>' with the ttl you were given (set(key, value, ex=ttl)).")
@@ -170,8 +174,13 @@ def check_cache_aside(get_product, update_product, *, question: object = "?") ->
     if ops.index("cache.delete") < ops.index("db.save"):
         _fail(question, "invalidate AFTER saving: deleting first lets a concurrent reader refill the cache "
                         "with the old row before your save lands.")
-    if get_product(7, cache, db, ttl=90) != {"name": "kettle", "price": 25}:
+    fresh = get_product(7, cache, db, ttl=90)
+    if type(fresh) is not dict or fresh != {"name": "kettle", "price": 25}:
         _fail(question, "after an update, the next read must see the new data.")
     log.clear()
     if get_product(404, cache, db, ttl=90) is not None:
         _fail(question, "a product that does not exist should give None.")
+    # judged on what the test-owned fake cache was asked to do, never on an object the student made
+    if "product:404" in cache.data or ("cache.set", "product:404") in log:
+        _fail(question, "do not cache a missing product: when the database has no row, cache nothing "
+                        "(a cached None would hide the product once it is created).")

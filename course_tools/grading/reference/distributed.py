@@ -106,7 +106,11 @@ def check_read_repair(read: Callable, *, question: object = "?") -> None:
 
 def check_quorum_workloads(write: Callable, read: Callable, *, seeds=(1,), question: object = "?",
                            ops: int = 80) -> None:
-    """Seeded clients and partitions: linearizable, majority side served, minority refused."""
+    """Seeded clients and partitions: linearizable, majority side served, minority refused.
+
+    These workloads cannot catch a read that skips its write-back (every write in them
+    completes on a majority before a read can overlap it); :func:`check_read_repair` does,
+    so this message does not point at write-back."""
     for seed in seeds:
         with time_limit(20, question):
             run = run_workload(write, read, rng=random.Random(seed), ops=ops)
@@ -114,7 +118,8 @@ def check_quorum_workloads(write: Callable, read: Callable, *, seeds=(1,), quest
         if not verdict:
             _fail(question, "under partitions your reads and writes were not linearizable: a read returned a value "
                             "that was already overwritten, or an older value after a newer one. Check R + W > N, "
-                            "the version you write, and the write-back of reads.")
+                            "that reads take the highest version among the replies, and that a write's version is "
+                            "higher than every version it read.")
         avail = run.availability()
         if avail["majority"] < 1.0:
             _fail(question, "an operation on the majority side of a partition was refused although 3 replicas "
