@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Callable, Mapping, Sequence
 
-from course_tools.viz.style import PALETTE, new_figure
+from course_tools.viz.style import PALETTE, new_figure, fit_labels
 
 __all__ = ["plot_crash_reports", "plot_partitions", "plot_outage", "plot_backpressure", "plot_sync_vs_events",
            "partition_explorer", "backpressure_explorer", "crash_explorer"]
@@ -121,12 +121,12 @@ def partition_explorer(rng_for: Callable[[], random.Random]):
               f"order kept per key: {res.in_order_per_key()}; across keys: {res.in_global_order()}")
         return res
 
-    return w.interactive(
+    return fit_labels(w.interactive(
         run,
         commit_every=w.IntSlider(value=4, min=1, max=8, description="commit every", continuous_update=False),
         dies_at=w.FloatSlider(value=0.5, min=0.1, max=1.5, step=0.05, description="c1 dies at (s)",
                               continuous_update=False),
-    )
+    ))
 
 
 def backpressure_explorer(rng_for: Callable[[], random.Random]):
@@ -146,12 +146,12 @@ def backpressure_explorer(rng_for: Callable[[], random.Random]):
               f"reject: {r.rejected} messages refused, max lag {max(r.lag_s):.1f} s")
         return runs
 
-    return w.interactive(
+    return fit_labels(w.interactive(
         run,
         capacity=w.IntSlider(value=50, min=10, max=300, step=10, description="capacity", continuous_update=False),
         consume_rate=w.FloatSlider(value=10.0, min=6.0, max=20.0, step=1.0, description="consumer /s",
                                    continuous_update=False),
-    )
+    ))
 
 
 def crash_explorer(consumers: Mapping[str, Callable], messages: Sequence[Mapping]):
@@ -172,9 +172,9 @@ def crash_explorer(consumers: Mapping[str, Callable], messages: Sequence[Mapping
         print("balances:", {key: v for key, v in out.store.items() if key.startswith("balance:")})
         return out
 
-    return w.interactive(
+    return fit_labels(w.interactive(
         run,
         consumer=w.Dropdown(options=list(consumers), value="ack after", description="consumer"),
         crash_before=w.IntSlider(value=3, min=0, max=24, description="crash before", continuous_update=False),
         position=w.IntSlider(value=0, min=0, max=len(messages), description="back at pos.", continuous_update=False),
-    )
+    ))

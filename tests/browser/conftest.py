@@ -38,7 +38,7 @@ def _need_browser():
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")   # playwright's event loop must not outlive this module (asyncio tests follow)
 def browser():
     why = _need_browser()
     if why:
@@ -55,7 +55,7 @@ def browser():
             b.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory, browser):
     """`course lab` (learner mode) on a copy of notebooks/, started as `make lab` starts it."""
     tmp = tmp_path_factory.mktemp("lab")

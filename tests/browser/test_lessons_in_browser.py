@@ -36,7 +36,14 @@ def _shutdown_kernels(lab) -> None:
     deadline = time.monotonic() + 30
     while call("GET", "/api/kernels") and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(0.5)   # the kernel process is reaped by the server just after it leaves the list
+    import psutil                                   # and the kernel processes are gone, not only listed as gone
+
+    while time.monotonic() < deadline:
+        alive = [p for p in psutil.Process().children(recursive=True)
+                 if p.status() != psutil.STATUS_ZOMBIE and "ipykernel_launcher" in " ".join(p.cmdline())]
+        if not alive:
+            break
+        time.sleep(0.2)
 
 
 def _accept_kernel_dialog(page) -> None:
@@ -143,9 +150,16 @@ def _interact_with_widgets(page) -> tuple[int, list[str]]:
             handle.press("ArrowRight")
         elif box.locator("input[type=checkbox]").count():
             box.locator("input[type=checkbox]").first.click()
+        elif box.locator(".widget-text input, .widget-textarea textarea").count():
+            field = box.locator(".widget-text input, .widget-textarea textarea").first
+            field.fill(field.input_value() + " ")          # same value, edited as a learner would
+            field.press("Enter")
         else:
             failures.append(f"interactive widget {i}: no control this test knows how to change")
             continue
+        manual = box.locator("button.widget-button, .widget-button")
+        if manual.count():                                  # interactive(..., {"manual": True}): press its button
+            manual.first.click()
         try:
             page.wait_for_function("([el, before]) => el.innerHTML !== before",
                                    arg=[output.element_handle(), before], timeout=90_000, polling=250)
