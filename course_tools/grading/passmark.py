@@ -126,9 +126,17 @@ def check_summary(result: R.SubmissionResult, source: Path | str) -> str:
         return ""
     ok = passed(result.score, result.max_score, mark)
     need = mark * result.max_score
-    lines = [f"Result: {verdict(ok).upper()} — {result.score:g} / {result.max_score:g} points "
-             f"({_pct(result.score / result.max_score if result.max_score else 0)}); the pass mark is "
-             f"{_pct(mark)} ({need:g} points)."]
+    lines = []
+    expl = explanations(source)
+    right = [c for c in result.cells() if _full(c) and c.grade_id in expl]
+    if right:   # first, so that the verdict and what to revisit end the output
+        lines.append("Why each option is right or wrong, for the multiple-choice questions you answered right:")
+        for c in right:
+            lines.append(f"  {c.grade_id}:")
+            lines += [f"    ({k}) {v}" for k, v in sorted(expl[c.grade_id].items())]
+    lines.append(f"Result: {verdict(ok).upper()} — {result.score:g} / {result.max_score:g} points "
+                 f"({_pct(result.score / result.max_score if result.max_score else 0)}); the pass mark is "
+                 f"{_pct(mark)} ({need:g} points).")
     where = revisits(source)
     missed = [c for c in result.cells() if not _full(c)]
     if missed:
@@ -138,13 +146,6 @@ def check_summary(result: R.SubmissionResult, source: Path | str) -> str:
             title = rv["title"] if rv else "the lesson of objective(s) " + ", ".join(c.objectives)
             href = f" — notebooks/{rv['href'].lstrip('./')}" if rv and rv.get("href") else ""
             lines.append(f"  - {c.grade_id}: {title}{href}")
-    expl = explanations(source)
-    right = [c for c in result.cells() if _full(c) and c.grade_id in expl]
-    if right:
-        lines.append("Why each option is right or wrong, for the multiple-choice questions you answered right:")
-        for c in right:
-            lines.append(f"  {c.grade_id}:")
-            lines += [f"    ({k}) {v}" for k, v in sorted(expl[c.grade_id].items())]
     return "\n".join(lines)
 
 
