@@ -19,7 +19,7 @@ from course_tools.grading.export import class_results
 from course_tools.grading.passmark import pass_mark, passed
 from course_tools.syllabus import CHAPTERS, OBJECTIVES, chapter_of
 
-__all__ = ["Mastery", "SectionReport", "build", "format_text", "write_plots", "extend"]
+__all__ = ["Mastery", "SectionReport", "build", "format_text", "figures", "write_plots", "extend"]
 
 
 @dataclass
@@ -126,8 +126,8 @@ def format_text(s: SectionReport, most_missed: int = 5) -> str:
     return "\n".join(out)
 
 
-def write_plots(s: SectionReport, out_dir: Path | str) -> list[Path]:
-    """``pass_line.png`` (score histogram and the pass line) and ``chapters.png`` (mastery per chapter)."""
+def figures(s: SectionReport) -> dict[str, "Figure"]:  # noqa: F821
+    """``{"pass_line.png": score histogram and the pass line, "chapters.png": mastery per chapter}``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -135,9 +135,7 @@ def write_plots(s: SectionReport, out_dir: Path | str) -> list[Path]:
     from course_tools.grading.report import MASTERY
     from course_tools.viz.style import PALETTE, RC, course_style
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    figs = {}
     w, h = RC["figure.figsize"]
     with course_style():
         fig = Figure(figsize=(w, h), layout="constrained")
@@ -146,9 +144,11 @@ def write_plots(s: SectionReport, out_dir: Path | str) -> list[Path]:
         top = s.max_score or max(s.scores, default=1.0) or 1.0
         below = [x for x in s.scores if not passed(x, top, s.pass_mark)]
         above = [x for x in s.scores if passed(x, top, s.pass_mark)]
-        bins = min(22, max(1, int(top)))
-        ax.hist([below, above], bins=bins, range=(0, top), stacked=True, color=[PALETTE[3], PALETTE[2]],
-                label=["not yet", "passed"])
+        # one bar per point, [k, k + 1): the pass line at an integer score is a bar edge, so every bar is
+        # entirely on one side of it
+        edges = list(range(0, int(top) + 2)) if top <= 200 else None
+        ax.hist([below, above], bins=edges or 40, range=None if edges else (0, top), stacked=True,
+                color=[PALETTE[3], PALETTE[2]], label=["not yet", "passed"])
         if s.pass_line is not None:
             ax.axvline(s.pass_line, color=PALETTE[7], linestyle="--", linewidth=1.5,
                        label=f"pass line {s.pass_line:g} ({_pct(s.pass_mark)})")
@@ -157,9 +157,7 @@ def write_plots(s: SectionReport, out_dir: Path | str) -> list[Path]:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{s.assignment}: scores, pass rate {_pct(s.pass_rate)} (n = {len(s.scores)})")
         fig.legend(loc="outside lower center", ncols=3)
-        path = out_dir / "pass_line.png"
-        fig.savefig(path, format="png")
-        written.append(path)
+        figs["pass_line.png"] = fig
 
         fig = Figure(figsize=(w, max(h, 0.45 * len(s.chapters) + 1.4)), layout="constrained")
         FigureCanvasAgg(fig)
@@ -173,9 +171,18 @@ def write_plots(s: SectionReport, out_dir: Path | str) -> list[Path]:
         ax.set_xlabel("%")
         ax.set_title(f"{s.assignment}: mastery per chapter")
         fig.legend(loc="outside lower center", ncols=2)
-        path = out_dir / "chapters.png"
-        fig.savefig(path, format="png")
-        written.append(path)
+        figs["chapters.png"] = fig
+    return figs
+
+
+def write_plots(s: SectionReport, out_dir: Path | str) -> list[Path]:
+    """Save :func:`figures` as PNG files under ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fig in figures(s).items():
+        fig.savefig(out_dir / name, format="png")
+        written.append(out_dir / name)
     return written
 
 

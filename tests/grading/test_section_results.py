@@ -200,3 +200,19 @@ def test_report_adds_the_pass_line_only_with_a_pass_mark(tmp_path):
     out = io.StringIO()
     assert report("08_caching", course, out=out, plots=True) == 0
     assert "Pass mark" not in out.getvalue() and not (course / "reports" / "08_caching" / "pass_line.png").exists()
+
+
+def test_section_plots_have_a_clean_layout(tmp_path):
+    """Are the pass-line and per-chapter plots readable: no legend over a title, nothing cut off, with all eight
+    chapters' long titles on the axis?"""
+    from course_tools.grading.section_report import Mastery, SectionReport, figures
+    from course_tools.syllabus import CHAPTERS
+    from course_tools.viz.style import layout_problems
+
+    s = SectionReport(A, 0.75, 44, scores=[10, 20, 31, 33, 33, 40, 44], passed=4,
+                      chapters=[Mastery(c.number, c.title, 3 * i, 24, 7, i % 7) for i, c in enumerate(CHAPTERS, 1)])
+    figs = figures(s)
+    assert set(figs) == {"pass_line.png", "chapters.png"}
+    for name, fig in figs.items():
+        assert layout_problems(fig) == [], name
+        fig.savefig(tmp_path / name)
