@@ -320,3 +320,20 @@ def test_release_refuses_the_assessment_with_a_leaked_explanation(tmp_path):
     assert find_leaks(NB, released) == []
     text = nbformat.writes(released)
     assert "BEGIN HIDDEN" not in text and "explanations=" not in text
+
+
+def test_the_right_option_is_not_given_away_by_position_or_length():
+    """Could a test-wise learner pass without knowing the material? Is each letter right about equally often,
+    and is the right option the longest no more often than chance would make it (1 in 4)?"""
+    from collections import Counter
+
+    letters, longest = Counter(), 0
+    for cell in MC:
+        _, right = _answer_name_and_right(cell)
+        options = dict(re.findall(r"^- \*\*\(([a-d])\)\*\* (.+)$", BY_ID[f"{_gid(cell)}_prompt"].source, re.M))
+        assert sorted(options) == list("abcd"), _gid(cell)
+        letters[right] += 1
+        others = max(len(v) for k, v in options.items() if k != right)
+        longest += len(options[right]) > others
+    assert all(len(MC) / 4 - 3 <= letters[k] <= len(MC) / 4 + 3 for k in "abcd"), letters
+    assert longest <= len(MC) / 4, f"the right option is the longest in {longest} of {len(MC)} questions"
