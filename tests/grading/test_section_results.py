@@ -216,3 +216,29 @@ def test_section_plots_have_a_clean_layout(tmp_path):
     for name, fig in figs.items():
         assert layout_problems(fig) == [], name
         fig.savefig(tmp_path / name)
+
+
+def test_feedback_pages_say_not_yet_and_what_to_revisit(tmp_path):
+    """Does `course feedback` add the pass verdict and the sections to revisit to the HTML page of a section_2
+    learner who missed one question, naming its section without its right option's explanation (and explaining
+    every option of a question answered right)?"""
+    from course_tools.grading.feedback import write_feedback
+
+    course = tmp_path / "course"
+    shutil.copytree(COURSE_DIR / "source" / A, course / "source" / A)
+    gid = "q_outline_01_pagination"
+    cells = [R.CellResult(c.metadata["nbgrader"]["grade_id"], 0 if c.metadata["nbgrader"]["grade_id"] == gid
+                          else POINTS[c.metadata["nbgrader"]["grade_id"]], POINTS[c.metadata["nbgrader"]["grade_id"]],
+                          c.metadata["course"]["objectives"],
+                          "failed" if c.metadata["nbgrader"]["grade_id"] == gid else "passed") for c in GRADED]
+    r = R.SubmissionResult("dora", A, R.GRADED, TOTAL - 2, TOTAL, [R.NotebookResult(A, TOTAL - 2, TOTAL, cells)])
+    R.save_result(course, r)
+    [page] = write_feedback(course, A)
+    html = page.read_text()
+    test = next(c for c in GRADED if c.metadata["nbgrader"]["grade_id"] == gid)
+    right = re.search(r'check_choice\(\w+, "([a-d])"', test.source).group(1)
+    assert "Result: PASS — 42 / 44" in html and f"{gid}: 2.2 API design" in html
+    import html as H
+
+    assert H.escape(explanations(SOURCE)[gid][right]) not in html
+    assert H.escape(explanations(SOURCE)["q_outline_12_concurrency_parallelism"]["a"]) in html
