@@ -8,6 +8,7 @@ Layout (each module can be opened and read by a learner):
 - ``course_tools.sim``     deterministic simulators (caches, interleavings, clusters, ...)
 - ``course_tools.net``     real servers on loopback (HTTP, TLS, embedded Redis)
 - ``course_tools.viz``     the course's plot style and widgets
+- ``course_tools.security`` JWTs and their attacks, password hashing measured, sessions and refresh tokens
 - ``course_tools.quiz``    self-check questions with an explanation for every option
 - ``course_tools.grading`` the instructor pipeline around nbgrader, and checks used by assessments
 

@@ -16,12 +16,15 @@ request                                  answer
 ``GET /orders/N``                        200 + ETag + Vary: Accept (JSON or CSV by Accept);
                                          304 on If-None-Match; 404; 406 unacceptable Accept
 ``PUT /orders/N`` (JSON)                 201 created / 200 replaced; 412 If-Match stale
+``PATCH /orders/N`` (JSON ``{"add": k}``) 200, adds ``k`` to the quantity (not idempotent:
+                                         sent twice, it adds twice); 404; 409 shipped; 422
 ``DELETE /orders/N``                     204; 404 if absent; 409 if the order has shipped
 ``GET /account``                         401 + WWW-Authenticate without a valid token
 ``GET /admin/orders``                    403 for a valid token without the admin role
 ``GET /search?q=...``                    429 + Retry-After after 3 requests per 10 s
 ``POST /login``                          200 + Set-Cookie ``__Host-session``
 ``OPTIONS /orders/N`` with Origin        CORS preflight answer (allowed origins only)
+``OPTIONS /orders[/N]`` (plain)          204 + Allow (RFC 9110 §9.3.7): the methods the resource supports
 any, while ``api.maintenance``           503 + Retry-After
 =======================================  ===============================================
 """
@@ -107,8 +110,9 @@ class ShopAPI:
         scheme, _, token = auth.partition(" ")
         return TOKENS.get(token.strip()) if scheme.lower() == "bearer" else None
 
-    def _parse_order(self, req: Request):
-        """``(order, None)`` or ``(None, error response)`` — 415, 400, 422 in that order."""
+    @staticmethod
+    def _json_object(req: Request):
+        """``(dict, None)`` or ``(None, error response)``: 415 not JSON, 400 malformed."""
         ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype != "application/json":
             return None, problem(415, f"send application/json, not {ctype or 'nothing'}", Accept="application/json")
@@ -118,6 +122,13 @@ class ShopAPI:
             return None, problem(400, f"the body is not valid JSON ({exc.msg})")
         if not isinstance(data, dict):
             return None, problem(400, "the body must be a JSON object")
+        return data, None
+
+    def _parse_order(self, req: Request):
+        """``(order, None)`` or ``(None, error response)`` — 415, 400, 422 in that order."""
+        data, error = self._json_object(req)
+        if error:
+            return None, error
         item, qty = data.get("item"), data.get("qty", 1)
         if item not in ITEMS:
             return None, problem(422, f"we do not sell {item!r}", type="https://shop.example/problems/unknown-item",
@@ -161,7 +172,7 @@ class ShopAPI:
                     return problem(401, "send Authorization: Bearer <token>",
                                    WWW_Authenticate='Bearer realm="shop"')
                 if user[1] != "admin":
-                    return problem(403, f"{user[0]} is not an admin; other credentials will not change that")
+                    return problem(403, f"{user[0]} is not an admin; sending the same credentials again will not help")
                 return Response.json(200, sorted(self.orders))
             if path == "/search":
                 return self._search(req, query.get("q", [""])[0])
@@ -173,7 +184,12 @@ class ShopAPI:
                 }, b"logged in\n")
         return problem(404, f"nothing at {path}")
 
+    COLLECTION_ALLOW = "GET, HEAD, POST, OPTIONS"
+    ORDER_ALLOW = "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"
+
     def _collection(self, req: Request) -> Response:
+        if req.method == "OPTIONS":
+            return Response(204, {"Allow": self.COLLECTION_ALLOW})
         if req.method in ("GET", "HEAD"):
             return Response.json(200, [{"id": i, **o} for i, o in sorted(self.orders.items())])
         if req.method == "POST":
@@ -184,7 +200,7 @@ class ShopAPI:
             self.next_id += 1
             self.orders[oid] = order
             return Response.json(201, {"id": oid, **order}, Location=f"/orders/{oid}")
-        return problem(405, f"{req.method} is not supported on /orders", Allow="GET, HEAD, POST")
+        return problem(405, f"{req.method} is not supported on /orders", Allow=self.COLLECTION_ALLOW)
 
     def _representation(self, oid: int) -> dict[str, bytes]:
         o = self.orders[oid]
@@ -197,6 +213,9 @@ class ShopAPI:
         origin = req.headers.get("Origin")
         if req.method == "OPTIONS" and origin and req.headers.get("Access-Control-Request-Method"):
             return self._preflight(origin)
+        if req.method == "OPTIONS":
+            # a plain OPTIONS asks what the resource supports (RFC 9110 §9.3.7)
+            return Response(204, {"Allow": self.ORDER_ALLOW})
         cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin in self.ALLOWED_ORIGINS else {}
         if req.method in ("GET", "HEAD"):
             if oid not in self.orders:
@@ -225,6 +244,8 @@ class ShopAPI:
             self.next_id = max(self.next_id, oid + 1)
             return Response.json(201 if created else 200, {"id": oid, **order},
                                  **({"Location": f"/orders/{oid}"} if created else {}))
+        if req.method == "PATCH":
+            return self._patch(req, oid)
         if req.method == "DELETE":
             if oid not in self.orders:
                 return problem(404, f"no order {oid}")
@@ -232,7 +253,25 @@ class ShopAPI:
                 return problem(409, f"order {oid} has shipped and can no longer be deleted")
             del self.orders[oid]
             return Response(204, {})
-        return problem(405, f"{req.method} is not supported on /orders/{oid}", Allow="GET, HEAD, PUT, DELETE, OPTIONS")
+        return problem(405, f"{req.method} is not supported on /orders/{oid}", Allow=self.ORDER_ALLOW)
+
+    def _patch(self, req: Request, oid: int) -> Response:
+        """``{"add": k}`` adds ``k`` to the quantity: a change *relative* to the current state, so
+        the same PATCH sent twice adds twice (RFC 5789 §2: PATCH is neither safe nor idempotent)."""
+        data, error = self._json_object(req)
+        if error:
+            return error
+        if oid not in self.orders:
+            return problem(404, f"no order {oid}")
+        if oid in self.shipped:
+            return problem(409, f"order {oid} has shipped and can no longer be changed")
+        add = data.get("add")
+        if type(add) is not int or add < 1:
+            return problem(422, f"add must be a whole number >= 1, got {add!r}",
+                           type="https://shop.example/problems/invalid-quantity", title="Invalid quantity")
+        order = {**self.orders[oid], "qty": self.orders[oid]["qty"] + add}
+        self.orders[oid] = order
+        return Response.json(200, {"id": oid, **order})
 
     def _preflight(self, origin: str) -> Response:
         """Answer a CORS preflight (Fetch standard, "CORS protocol"): allowed origins only."""

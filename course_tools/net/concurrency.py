@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from course_tools.net.server import BackgroundServer, TrackingThreadingMixIn
-from course_tools.sim.concurrency_workloads import cpu_work, sleep_for as _sleep
+from course_tools.sim.concurrency_workloads import cpu_work, cpu_work_timed, sleep_for as _sleep
 
 __all__ = [
     "SlowEchoServer", "fetch", "afetch", "run_async", "cpu_work", "gil_status",
-    "Timing", "time_io", "time_sockets", "time_cpu", "speedups",
+    "Timing", "time_io", "time_sockets", "time_cpu", "speedups", "CoreUse", "cores_used",
 ]
 
 
@@ -240,6 +240,68 @@ def _time_cpu(tasks: int, size: int, workers: tuple[int, ...], process_workers: 
         with _process_pool(w) as pool:
             _warm(pool, w)
             out.append(Timing("processes", w, tasks, _timed(lambda: list(pool.map(cpu_work, [size] * tasks)))))
+    return out
+
+
+@dataclass(frozen=True)
+class CoreUse:
+    """CPU-bound work done by ``workers`` threads or processes: the CPU seconds all workers
+    spent on it, and the wall-clock seconds it took. ``cores`` = CPU seconds per wall second,
+    the number of cores the work kept busy on average."""
+
+    how: str  # "threads" or "processes"
+    workers: int
+    cpu_seconds: float
+    wall_seconds: float
+
+    @property
+    def cores(self) -> float:
+        return self.cpu_seconds / self.wall_seconds if self.wall_seconds else 0.0
+
+
+def _at_most(pool, fn: Callable[[Any], float], args: list, limit: int) -> float:
+    """Run ``fn`` over ``args`` on ``pool`` with at most ``limit`` calls in flight; sum the results.
+    One pool of the largest size then serves every smaller worker count too."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    total, pending = 0.0, set()
+    for a in args:
+        pending.add(pool.submit(fn, a))
+        if len(pending) >= limit:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            total += sum(f.result() for f in done)
+    return total + sum(f.result() for f in pending)
+
+
+def cores_used(tasks: int = 4, size: int = 1_000_000, workers: tuple[int, ...] = (1, 2),
+               repeats: int = 3) -> list[CoreUse]:
+    """How many cores CPU-bound pure Python keeps busy with threads and with processes.
+
+    Robust on a loaded machine: the pools are started and warmed up (one untimed round)
+    before any clock starts; each configuration runs ``repeats`` times and keeps its best
+    round (the one that got the most CPU per wall second, i.e. was least disturbed); and the
+    measure is CPU time per wall time, not a speed-up against a sequential run that load may
+    slow down on its own. Load can only *lower* a round's cores, never raise them: with the
+    GIL, threads cannot exceed one core however idle the machine, while processes can use as
+    many cores as are free. ``w`` workers means at most ``w`` tasks in flight at once.
+    """
+    most = max(workers)
+    out = []
+    with _own_resource_tracker():
+        for how in ("threads", "processes"):
+            with (ThreadPoolExecutor(max_workers=most) if how == "threads" else _process_pool(most)) as pool:
+                if how == "processes":
+                    _warm(pool, most)
+                _at_most(pool, cpu_work_timed, [size // 10] * most, most)        # warm-up round, not timed
+                for w in workers:
+                    best = None
+                    for _ in range(repeats):
+                        t0 = time.perf_counter()
+                        cpu = _at_most(pool, cpu_work_timed, [size] * tasks, w)
+                        run = CoreUse(how, w, cpu, time.perf_counter() - t0)
+                        if best is None or run.cores > best.cores:
+                            best = run
+                    out.append(best)
     return out
 
 

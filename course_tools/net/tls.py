@@ -278,6 +278,64 @@ def tls_records(data: bytes) -> list[TLSRecord]:
     return out
 
 
+def _record_starts(data: bytes) -> list[tuple[int, TLSRecord]]:
+    out, pos = [], 0
+    for r in tls_records(data):
+        out.append((pos, r))
+        pos += 5 + r.length
+    return out
+
+
+def recorded_handshake(flow) -> list[tuple[str, str, str, str]]:
+    """A relay's :class:`~course_tools.net.wire.Flow` of one TLS 1.3 connection as sequence-diagram
+    arrows ``(sender, receiver, label, style)``, in the order the protocol forces.
+
+    The client's first flight is its ClientHello. The server's first flight is every record it
+    sent before the client's second flight began (the client cannot finish before it has the
+    server's Finished, and the server sends nothing more before the client's Finished), so the
+    split does not depend on how the bytes were chunked. ``change_cipher_spec`` records are
+    middlebox-compatibility records (RFC 9846 Appendix E.4, D.4 in RFC 8446) that TLS 1.3 ignores.
+    """
+    c2s, s2c = _record_starts(flow.client_to_server), _record_starts(flow.server_to_client)
+    # bytes the server had sent when the client started its second flight
+    seen_s2c, server_first, saw_server = 0, None, False
+    for direction, n in flow.chunks:
+        if direction == "s2c":
+            seen_s2c += n
+            saw_server = True
+        elif saw_server and server_first is None:
+            server_first = seen_s2c
+    if server_first is None:
+        server_first = seen_s2c
+
+    def label(r: TLSRecord, encrypted_as: str) -> tuple[str, str]:
+        if r.type == "handshake":
+            name = {1: "ClientHello", 2: "ServerHello"}.get(r.payload[0] if r.payload else -1, "handshake")
+            return f"{name} ({r.length} B, in clear)", "normal"
+        if r.type == "change_cipher_spec":
+            return "change_cipher_spec (ignored)", "normal"
+        return f"{encrypted_as} ({r.length} B)", "encrypted"
+
+    arrows = []
+    client_first = [r for pos, r in c2s if r.type == "handshake"][:1]
+    client_rest = [r for r in (r for _, r in c2s) if r not in client_first]
+    for r in client_first:
+        arrows.append(("client", "server", *label(r, "")))
+    for pos, r in s2c:
+        if pos < server_first:
+            arrows.append(("server", "client", *label(r, "encrypted handshake")))
+    encrypted_seen = 0
+    for r in client_rest:
+        if r.type == "application_data":
+            encrypted_seen += 1
+        what = "Finished" if encrypted_seen == 1 else "HTTP request"
+        arrows.append(("client", "server", *label(r, what)))
+    for pos, r in s2c:
+        if pos >= server_first:
+            arrows.append(("server", "client", *label(r, "ticket or HTTP response")))
+    return arrows
+
+
 @dataclass
 class Hello:
     """The readable parts of a ClientHello or ServerHello."""

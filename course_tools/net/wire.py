@@ -24,7 +24,7 @@ import socket
 import socketserver
 import ssl
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
@@ -309,12 +309,17 @@ def hexdump(data: bytes, *, limit: int = 128, width: int = 16) -> str:
 
 @dataclass
 class Flow:
-    """One connection through the relay: the bytes each way, and whether the answer was dropped."""
+    """One connection through the relay: the bytes each way, and whether the answer was dropped.
+
+    ``chunks`` keeps the order in which data arrived: ``("c2s" | "s2c", n_bytes)`` per read, so
+    that which bytes were sent *before* the other side answered can be told afterwards.
+    """
 
     number: int
     client_to_server: bytes = b""
     server_to_client: bytes = b""
     dropped: bool = False
+    chunks: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def sizes(self) -> tuple[int, int]:
@@ -418,10 +423,12 @@ class Relay(BackgroundServer):
                 with self._lock:
                     if sock is client:
                         flow.client_to_server += data
+                        flow.chunks.append(("c2s", len(data)))
                         if flow.client_to_server[:5] == b"HEAD ":
                             request_method = "HEAD"
                     else:
                         flow.server_to_client += data
+                        flow.chunks.append(("s2c", len(data)))
                 if sock is client:
                     upstream.sendall(self._tamper(data) if self._tamper else data)
                 elif not flow.dropped:

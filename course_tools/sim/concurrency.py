@@ -144,64 +144,111 @@ def schedule_tasks(tasks: Mapping[str, Sequence[tuple[str, float]]], cores: int 
 
 @dataclass
 class PoolRun:
-    """What happened to requests going through a bounded pool."""
+    """What happened to requests going through a bounded pool.
+
+    ``starts[i]``/``ends[i]`` are ``None`` for a request that never got a connection: it gave
+    up after ``acquire_timeout`` (``"timeout"``) or was refused on arrival because
+    ``max_waiting`` requests were already queued (``"shed"``); ``rejected`` maps it to why.
+    """
 
     capacity: int | None
     arrivals: list[float]
-    starts: list[float]
-    ends: list[float]
+    starts: list[float | None]
+    ends: list[float | None]
     steps: list[tuple[float, int]] = field(default_factory=list)  # (time, connections in use) after each change
+    queue: list[tuple[float, int]] = field(default_factory=list)  # (time, requests waiting) after each change
+    rejected: dict[int, str] = field(default_factory=dict)
+    service: float = 1.0
+    mean_gap: float = 0.25
 
     @property
     def waits(self) -> list[float]:
-        return [s - a for a, s in zip(self.arrivals, self.starts)]
+        """How long each *served* request waited for a connection."""
+        return [s - a for a, s in zip(self.arrivals, self.starts) if s is not None]
 
     @property
     def max_in_use(self) -> int:
-        return max((n for _, n in self.steps), default=0)
+        return max(n for _, n in self.steps)
+
+    @property
+    def max_waiting(self) -> int:
+        return max((n for _, n in self.queue), default=0)
+
+    @property
+    def served(self) -> int:
+        return sum(s is not None for s in self.starts)
+
+    @property
+    def utilisation(self) -> float | None:
+        """Offered load per connection, rho = arrival rate x service time / capacity. Below 1
+        the pool keeps up on average and queues stay short; above 1 the queue of a pool that
+        only waits grows for as long as the overload lasts."""
+        if self.capacity is None:
+            return None
+        return self.service / self.mean_gap / self.capacity
 
 
 def simulate_pool(n_requests: int, *, capacity: int | None, service: float = 1.0, mean_gap: float = 0.25,
-                  rng: random.Random, clock: VirtualClock | None = None) -> PoolRun:
+                  rng: random.Random, clock: VirtualClock | None = None, acquire_timeout: float | None = None,
+                  max_waiting: int | None = None) -> PoolRun:
     """Requests arrive (exponential gaps with mean ``mean_gap``) and each holds a connection
     for ``service`` seconds. At most ``capacity`` connections are in use (a counting
-    semaphore with FIFO waiters); ``capacity=None`` means no limit."""
+    semaphore with FIFO waiters); ``capacity=None`` means no limit.
+
+    Overload protection: with ``acquire_timeout`` a waiting request gives up after that many
+    seconds (``acquire(timeout=...)`` returning False: the caller answers 503 at once); with
+    ``max_waiting`` a request that finds that many already waiting is refused on arrival
+    (load shedding). Either bounds the wait of every request that is served.
+    """
     clock = clock or VirtualClock()
     arrivals, t = [], 0.0
     for _ in range(n_requests):
         t += rng.expovariate(1.0 / mean_gap)
         arrivals.append(round(t, 6))
-    starts = [0.0] * n_requests
-    ends = [0.0] * n_requests
+    starts: list[float | None] = [None] * n_requests
+    ends: list[float | None] = [None] * n_requests
+    rejected: dict[int, str] = {}
     free = capacity if capacity is not None else n_requests
     waiting: deque[int] = deque()
     busy_until: list[tuple[float, int]] = []  # (end, request)
     steps: list[tuple[float, int]] = [(0.0, 0)]
+    queue: list[tuple[float, int]] = [(0.0, 0)]
     in_use = 0
     i = 0
-    while i < n_requests or busy_until:
-        next_arrival = arrivals[i] if i < n_requests else float("inf")
-        next_end = min(busy_until)[0] if busy_until else float("inf")
-        if next_end <= next_arrival:  # a release (semaphore V): hand the connection to the first waiter
+    inf = float("inf")
+
+    def start(r: int) -> None:
+        starts[r], ends[r] = clock(), clock() + service
+        busy_until.append((ends[r], r))
+
+    while i < n_requests or busy_until or waiting:
+        next_arrival = arrivals[i] if i < n_requests else inf
+        next_end = min(busy_until)[0] if busy_until else inf
+        # FIFO with one timeout for all: the oldest waiter's deadline comes first
+        next_timeout = arrivals[waiting[0]] + acquire_timeout if waiting and acquire_timeout is not None else inf
+        if next_end <= min(next_arrival, next_timeout):  # a release (V): hand the connection to the first waiter
             clock.advance_to(max(clock(), next_end))
             busy_until.remove(min(busy_until))
             in_use -= 1
             free += 1
             if waiting:
-                r = waiting.popleft()
                 free -= 1
                 in_use += 1
-                starts[r], ends[r] = clock(), clock() + service
-                busy_until.append((ends[r], r))
-        else:  # an arrival (semaphore P): take a connection or wait
+                start(waiting.popleft())
+        elif next_timeout <= next_arrival:  # the oldest waiter gives up
+            clock.advance_to(max(clock(), next_timeout))
+            rejected[waiting.popleft()] = "timeout"
+        else:  # an arrival (P): take a connection, wait, or be refused
             clock.advance_to(max(clock(), next_arrival))
             if free > 0:
                 free -= 1
                 in_use += 1
-                starts[i], ends[i] = clock(), clock() + service
-                busy_until.append((ends[i], i))
+                start(i)
+            elif max_waiting is not None and len(waiting) >= max_waiting:
+                rejected[i] = "shed"
             else:
                 waiting.append(i)
             i += 1
         steps.append((clock(), in_use))
-    return PoolRun(capacity, arrivals, starts, ends, steps)
+        queue.append((clock(), len(waiting)))
+    return PoolRun(capacity, arrivals, starts, ends, steps, queue, rejected, service, mean_gap)

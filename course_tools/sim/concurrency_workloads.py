@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["cpu_work", "sleep_for"]
+__all__ = ["cpu_work", "cpu_work_timed", "sleep_for"]
 
 
 def cpu_work(n: int) -> int:
@@ -19,6 +19,15 @@ def cpu_work(n: int) -> int:
     for i in range(n):
         total = (total + i * i) % 1_000_003
     return total
+
+
+def cpu_work_timed(n: int) -> float:
+    """:func:`cpu_work`, returning the CPU seconds *this thread* spent on it
+    (``time.thread_time``: only this thread's CPU time, whether it runs in a pool thread or
+    in a worker process)."""
+    t0 = time.thread_time()
+    cpu_work(n)
+    return time.thread_time() - t0
 
 
 def sleep_for(seconds: float) -> float:

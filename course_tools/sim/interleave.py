@@ -554,6 +554,12 @@ def outcomes(program: Program, key: Callable[[Trace], Any] | None = None, **kw) 
 
     ``key(trace)`` names the outcome (default: the final value of the only shared variable,
     or the whole memory; a deadlock counts as ``"deadlock"``).
+
+    The counts are numbers of *schedules*, not probabilities: a real scheduler does not pick
+    interleavings uniformly (a thread usually runs many steps before a switch), so "4 of 6"
+    says an outcome is reachable and by how many schedules, not how often it happens. With
+    ``reduce=True`` the runs counted are the reduced search's representatives, not every
+    interleaving, so only *which* outcomes occur is meaningful then.
     """
     def default(trace: Trace) -> Any:
         if trace.status != DONE:

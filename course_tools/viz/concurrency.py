@@ -16,7 +16,7 @@ from course_tools.viz.style import PALETTE, new_figure, fit_labels
 
 __all__ = [
     "plot_timeline", "compare_timelines", "plot_speedup", "plot_outcomes", "draw_wait_for",
-    "plot_pool", "step_through", "timeline_explorer",
+    "plot_pool", "step_through", "timeline_explorer", "plot_core_use",
 ]
 
 _IO = "#BBBBBB"
@@ -110,15 +110,43 @@ def plot_outcomes(counts: Counter | Mapping, *, bad: Iterable = (), title: str =
     return fig
 
 
-def draw_wait_for(trace: Trace, ax=None, *, title: str | None = None):
-    """Threads (circles) and locks (squares) at the end of ``trace``.
+def _ring(nodes: list[str]) -> dict[str, tuple[float, float]]:
+    """Nodes evenly on a circle, the first at the top, clockwise."""
+    return {n: (math.cos(math.pi / 2 - 2 * math.pi * i / len(nodes)), math.sin(math.pi / 2 - 2 * math.pi * i / len(nodes)))
+            for i, n in enumerate(nodes)}
 
-    A solid arrow lock → thread means "is held by"; a dashed arrow thread → lock means
-    "waits for". Collapsing each thread → lock → holder path gives the wait-for graph; a
-    cycle in it (drawn in red) is a deadlock.
+
+def _draw_nodes(ax, pos, nodes, threads, title: str, cycle: list[str]) -> None:
+    """Threads as circles, locks as squares, then the axes and a title naming the cycle."""
+    for n in nodes:
+        x, y = pos[n]
+        is_thread = n in threads
+        ax.scatter([x], [y], s=900, marker="o" if is_thread else "s",
+                   color=PALETTE[0] if is_thread else PALETTE[1], zorder=3, edgecolor="white")
+        ax.text(x, y, n, ha="center", va="center", color="white", fontweight="bold", zorder=4)
+    ax.set_xlim(-1.5, 1.5)
+    ax.set_ylim(-1.5, 1.5)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    verdict = ("cycle: " + " → ".join(cycle)) if cycle else "no cycle"
+    ax.set_title(f"{title}\n{verdict}", loc="left", fontsize=9)
+
+
+def draw_wait_for(trace: Trace, ax=None, *, title: str | None = None, kind: str = "wait-for"):
+    """The graph of who waits for whom at the end of ``trace``; a cycle (drawn in red) is a deadlock.
+
+    ``kind="wait-for"`` (the default) draws the *wait-for graph*: threads only, an arrow T → U
+    labelled with a lock means "T waits for that lock, which U holds". ``kind="resource"``
+    draws the *resource-allocation graph* it comes from: threads (circles) and locks
+    (squares), a solid arrow lock → thread for "is held by" and a dashed arrow thread → lock
+    for "waits for". Collapsing each thread → lock → holder path of the second gives the first.
     """
+    if kind not in ("wait-for", "resource"):
+        raise ValueError(f"kind must be 'wait-for' or 'resource', not {kind!r}")
     if ax is None:
         fig, ax = new_figure(width=4.6, height=3.6)
+    if kind == "wait-for":
+        return _draw_wait_for_only(trace, ax, title)
     threads = list(trace.program.threads)
     locks = sorted(set(trace.holders) | set(trace.waiting.values()))
     graph = wait_for_graph(trace)
@@ -131,10 +159,7 @@ def draw_wait_for(trace: Trace, ax=None, *, title: str | None = None):
         if t in trace.waiting:
             nodes.append(trace.waiting[t])
     nodes += [n for n in threads + locks if n not in nodes]
-    pos = {}
-    for i, n in enumerate(nodes):
-        angle = math.pi / 2 - 2 * math.pi * i / len(nodes)
-        pos[n] = (math.cos(angle), math.sin(angle))
+    pos = _ring(nodes)
 
     def arrow(a, b, *, dashed, red):
         ax.annotate("", xy=pos[b], xytext=pos[a],
@@ -149,34 +174,83 @@ def draw_wait_for(trace: Trace, ax=None, *, title: str | None = None):
     for t, lock in trace.waiting.items():
         red = any((t, h) in cycle_edges for h in trace.holders.get(lock, ()))
         arrow(t, lock, dashed=True, red=red)
-    for n in nodes:
-        x, y = pos[n]
-        is_thread = n in threads
-        ax.scatter([x], [y], s=900, marker="o" if is_thread else "s",
-                   color=PALETTE[0] if is_thread else PALETTE[1], zorder=3, edgecolor="white")
-        ax.text(x, y, n, ha="center", va="center", color="white", fontweight="bold", zorder=4)
-    ax.set_xlim(-1.5, 1.5)
-    ax.set_ylim(-1.5, 1.5)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    verdict = ("cycle: " + " → ".join(cycle)) if cycle else "no cycle"
-    ax.set_title(f"{title}\n{verdict}" if title else f"holds (solid) / waits for (dashed) — {verdict}",
-                 loc="left", fontsize=9)
+    _draw_nodes(ax, pos, nodes, threads, title or "resource-allocation graph", cycle)
+    from matplotlib.lines import Line2D
+
+    ax.legend([Line2D([0], [0], color="#444444"), Line2D([0], [0], color="#444444", linestyle="--")],
+              ["lock → thread: is held by", "thread → lock: waits for"], loc="upper center",
+              bbox_to_anchor=(0.5, 0.0), ncols=1, fontsize=8)
     return ax.figure
 
 
-def plot_pool(runs: Mapping[str, PoolRun]):
-    """Connections in use over (virtual) time, one line per run, with each run's capacity."""
-    fig, ax = new_figure(height=3.0)
+def _draw_wait_for_only(trace: Trace, ax, title: str | None):
+    threads = list(trace.program.threads)
+    graph = wait_for_graph(trace)
+    cycle = find_cycle(graph) or []
+    cycle_edges = set(zip(cycle, cycle[1:]))
+    ordered = [t for t in cycle[:-1]] + [t for t in threads if t not in cycle]
+    pos = _ring(ordered)
+    for t, targets in graph.items():
+        for u in targets:
+            red = (t, u) in cycle_edges
+            ax.annotate("", xy=pos[u], xytext=pos[t],
+                        arrowprops=dict(arrowstyle="-|>", color=PALETTE[3] if red else "#444444", lw=2.2 if red else 1.4,
+                                        shrinkA=18, shrinkB=18, connectionstyle="arc3,rad=0.15"))
+            # the label sits on the side the arc bows to, just outside the curve, so two opposite
+            # edges between the same threads stay apart
+            (x0, y0), (x1, y1) = pos[t], pos[u]
+            ax.text((x0 + x1) / 2 - 0.15 * (y1 - y0), (y0 + y1) / 2 + 0.15 * (x1 - x0), f"waits for {trace.waiting[t]}",
+                    ha="center", va="center", fontsize=8, color=PALETTE[3] if red else "#444444",
+                    bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"})
+    _draw_nodes(ax, pos, ordered, threads, title or "wait-for graph", cycle)
+    return ax.figure
+
+
+def plot_core_use(uses, *, cores: int | None = None, gil: bool = True,
+                  title: str = "CPU-bound pure Python: cores kept busy (CPU seconds per wall second)"):
+    """One bar per (threads|processes, workers): the best round's CPU seconds per wall second.
+    A dashed line at 1 marks one core, the ceiling for threads while the GIL is on; a dotted
+    line marks the cores this machine has."""
+    fig, ax = new_figure(height=3.2)
+    labels = [f"{u.how}\nx{u.workers}" for u in uses]
+    colours = [PALETTE[0] if u.how == "threads" else PALETTE[1] for u in uses]
+    bars = ax.bar(range(len(uses)), [u.cores for u in uses], color=colours)
+    for bar, u in zip(bars, uses):
+        ax.annotate(f"{u.cores:.2f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=9, xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(range(len(uses)), labels)
+    ax.axhline(1.0, color="#444444", linestyle="--", linewidth=1.2,
+               label="1 core" + (": the ceiling for threads while the GIL is on" if gil else ""))
+    top = max([1.0] + [u.cores for u in uses])
+    if cores:
+        ax.axhline(cores, color="#888888", linestyle=":", linewidth=1.2, label=f"{cores} cores on this machine")
+        top = max(top, cores)
+    ax.set_ylim(0, top * 1.25)
+    ax.set_ylabel("cores busy")
+    ax.grid(axis="x", visible=False)
+    ax.set_title(title, loc="left")
+    fig.legend(loc="outside lower center", ncols=2)
+    return fig
+
+
+def plot_pool(runs: Mapping[str, PoolRun], *, title: str = "Connections in use, and requests waiting for one"):
+    """Two panels on one virtual time axis: connections in use (with each run's capacity
+    dotted) and requests waiting; a run's refused requests are counted in the legend."""
+    fig, (top, bottom) = new_figure(nrows=2, height=4.6, sharex=True)
     for i, (label, r) in enumerate(runs.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        refused = f", {len(r.rejected)} refused" if r.rejected else ""
         ts, ns = zip(*r.steps)
-        ax.step(ts, ns, where="post", color=PALETTE[i], label=label)
+        top.step(ts, ns, where="post", color=colour, label=f"{label}{refused}")
         if r.capacity is not None:
-            ax.axhline(r.capacity, color=PALETTE[i], linestyle=":", linewidth=1)
-    ax.set_xlabel("virtual time (s)")
-    ax.set_ylabel("connections in use")
-    ax.legend(loc="upper left")
-    ax.set_title("Concurrency over time", loc="left")
+            top.axhline(r.capacity, color=colour, linestyle=":", linewidth=1)
+        qs, qn = zip(*r.queue)
+        bottom.step(qs, qn, where="post", color=colour)
+    top.set_ylabel("in use")
+    bottom.set_ylabel("waiting")
+    bottom.set_xlabel("virtual time (s)")
+    top.set_title(title, loc="left")
+    fig.legend(loc="outside lower center", ncols=min(len(runs), 3))
     return fig
 
 

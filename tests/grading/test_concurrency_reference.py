@@ -153,3 +153,44 @@ def test_pruned_runs_cover_every_transition():
             got.add((state_of(t.schedule[:i]), t.schedule[i]))
     assert got == want
     assert any(t.status == PRUNED for t in explore(program, reduce=True, include_pruned=True))
+
+
+def one_lock_at_a_time(src, dst, amount):
+    """The wrong answer of issue 17: never holds both locks, so no deadlock and right final
+    balances — but the transfer is not atomic."""
+    yield Acquire(f"lock_{src}")
+    before = yield Read(src)
+    yield Write(src, before - amount)
+    yield Release(f"lock_{src}")
+    yield Acquire(f"lock_{dst}")
+    before = yield Read(dst)
+    yield Write(dst, before + amount)
+    yield Release(f"lock_{dst}")
+
+
+def test_a_transfer_that_never_holds_both_locks_loses_the_points():
+    """Regression: it passed every Task 9 check (no deadlock, each write under its own lock,
+    right final balances). Does the auditor, summing while holding every lock, catch it in
+    the visible and the hidden configurations?"""
+    two = [("A", "B", 10), ("B", "A", 20)]
+    ref.check_transfer(one_lock_at_a_time, transfers=two, balances={"A": 100, "B": 100}, strict_locking=True)
+    with pytest.raises(AnswerError, match="auditor"):
+        ref.check_transfer(one_lock_at_a_time, transfers=two, balances={"A": 100, "B": 100}, audit=True)
+    with pytest.raises(AnswerError, match="auditor"):
+        ref.check_transfer(one_lock_at_a_time, transfers=RING, balances=BANK, strict_locking=True, audit=True)
+
+
+def test_the_reference_passes_the_audit_and_a_self_transfer_finishes():
+    """A transfer from an account to itself changes nothing and must not deadlock on its own
+    (non-re-entrant) lock; the reference passes every audited configuration."""
+    assert ref.check_transfer(ref.reference_ordered_transfer, transfers=RING, balances=BANK, strict_locking=True,
+                              audit=True) > 0
+    assert ref.check_transfer(ref.reference_ordered_transfer, transfers=[("A", "A", 5), ("A", "B", 3)],
+                              balances={"A": 10, "B": 0}, strict_locking=True, audit=True) > 0
+
+
+def test_locking_the_same_account_twice_deadlocks_on_a_self_transfer():
+    """A transfer that takes lock_src and then lock_dst with no special case waits for itself
+    when src == dst (the locks are not re-entrant); the self-transfer check says so."""
+    with pytest.raises(AnswerError, match="deadlocked"):
+        ref.check_transfer(ref.unordered_transfer, transfers=[("A", "A", 5)], balances={"A": 10, "B": 0})

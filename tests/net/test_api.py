@@ -106,3 +106,38 @@ def test_cookie_prefix_and_samesite_rules(cookie, accepted):
 
 def test_secure_cookie_from_plain_http_is_ignored():
     assert not cookie_report("s=1; Secure", secure_origin=False).accepted
+
+
+def test_plain_options_is_answered_with_allow_and_every_listed_method_is_served(shop):
+    """Regression: a plain OPTIONS got 405 while Allow listed OPTIONS. Is every method in Allow
+    answered with something other than 405 (RFC 9110 §9.3.7, §15.5.6)?"""
+    _, url, _ = shop
+    for path in ("/orders", "/orders/1"):
+        r = send(url, "OPTIONS", path)
+        assert r.status == 204, path
+        allowed = [m.strip() for m in r.header("Allow").split(",")]
+        assert "OPTIONS" in allowed and "GET" in allowed
+        for method in allowed:
+            body = json.dumps({"item": "tea", "qty": 1}) if method in ("POST", "PUT") else json.dumps({"add": 1})
+            assert send(url, method, path, headers=JSON, body=body).status != 405, (method, path)
+
+
+def test_patch_adds_to_the_quantity_each_time(shop):
+    """Is PATCH {"add": k} relative to the current state, so that two identical PATCHes add twice?"""
+    api, url, _ = shop
+    for want in (3, 4):
+        r = send(url, "PATCH", "/orders/1", headers=JSON, body=json.dumps({"add": 1}))
+        assert r.status == 200 and r.json()["qty"] == want == api.orders[1]["qty"]
+    assert send(url, "PATCH", "/orders/1", headers=JSON, body=json.dumps({"add": 0})).status == 422
+    assert send(url, "PATCH", "/orders/1", headers=JSON, body="{").status == 400
+    assert send(url, "PATCH", "/orders/9", headers=JSON, body=json.dumps({"add": 1})).status == 404
+    api.ship(1)
+    assert send(url, "PATCH", "/orders/1", headers=JSON, body=json.dumps({"add": 1})).status == 409
+
+
+def test_403_says_the_same_credentials_will_not_help(shop):
+    """RFC 9110 §15.5.4: re-sending the *same* credentials will not help; other credentials might."""
+    _, url, _ = shop
+    r = send(url, "GET", "/admin/orders", headers={"Authorization": "Bearer alice-token"})
+    assert r.status == 403 and "same credentials" in r.json()["detail"]
+    assert send(url, "GET", "/admin/orders", headers={"Authorization": "Bearer root-token"}).status == 200

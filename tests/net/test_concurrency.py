@@ -77,3 +77,17 @@ def test_run_async_reraises():
         run_async(boom)
     with pytest.raises(KeyError):
         asyncio.run(outer())
+
+
+def test_threads_never_keep_more_than_one_core_busy_with_the_gil():
+    """The conclusion the lesson draws from its CPU-bound experiment, which load cannot flip:
+    with the GIL on, CPU-bound threads use at most one core's worth of CPU per wall second
+    (a small allowance covers clock granularity). Processes are only required to be measured;
+    how many cores they get depends on how many are free, so that is never asserted."""
+    from course_tools.net.concurrency import cores_used
+
+    uses = cores_used(tasks=2, size=50_000, workers=(1, 2), repeats=2)
+    assert [(u.how, u.workers) for u in uses] == [("threads", 1), ("threads", 2), ("processes", 1), ("processes", 2)]
+    assert all(u.cpu_seconds > 0 and u.wall_seconds > 0 for u in uses)
+    if gil_status()["gil_enabled"]:
+        assert all(u.cores <= 1.1 for u in uses if u.how == "threads")

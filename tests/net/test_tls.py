@@ -106,3 +106,34 @@ def test_flipbit_hits_the_same_byte_however_tcp_splits_the_stream():
     f = FlipBit()
     bytewise = b"".join(f(stream[i:i + 1]) for i in range(len(stream)))
     assert whole == bytewise == stream.replace(b"abcd", b"abce")
+
+
+def test_recorded_handshake_follows_the_protocol_order_whatever_the_chunking(ca):
+    """Does the recorded handshake come out as ClientHello; ServerHello, CCS, encrypted handshake;
+    CCS, Finished, request; then the server's encrypted records — and are the change_cipher_spec
+    records (middlebox compatibility mode) really on the wire, in both directions?"""
+    from course_tools.net.tls import recorded_handshake
+    from course_tools.net.wire import Flow
+
+    with TLSServer(_app, ca) as srv, Relay(srv.port) as relay:
+        tls_request(relay.port, ca, "GET", "/", headers={"Authorization": "Bearer alice-token"})
+    flow = relay.flows[0]
+    arrows = recorded_handshake(flow)
+    senders = [a[0] for a in arrows]
+    first_client_again = senders.index("client", 1)
+    assert arrows[0][2].startswith("ClientHello") and arrows[1][2].startswith("ServerHello")
+    assert set(senders[1:first_client_again]) == {"server"}
+    assert [a[2] for a in arrows].count("change_cipher_spec (ignored)") == 2
+    # RFC 9846 Appendix E.4: the server's dummy record right after its first handshake message,
+    # the client's right before its second flight
+    assert arrows[2][:2] == ("server", "client") and arrows[2][2].startswith("change_cipher_spec")
+    assert arrows[first_client_again][2].startswith("change_cipher_spec")
+    assert arrows[first_client_again + 1][2].startswith("Finished")
+    assert all(a[3] == "encrypted" for a in arrows if a[2].startswith(("encrypted", "Finished", "HTTP", "ticket")))
+    # the same bytes re-chunked differently (one read per byte-run boundary merged) give the same arrows
+    merged = Flow(0, flow.client_to_server, flow.server_to_client)
+    c_first = flow.chunks[0][1]
+    server_first = next(n for d, n in flow.chunks if d == "s2c")
+    merged.chunks = [("c2s", c_first), ("s2c", server_first), ("c2s", len(flow.client_to_server) - c_first),
+                     ("s2c", len(flow.server_to_client) - server_first)]
+    assert recorded_handshake(merged) == arrows

@@ -100,3 +100,22 @@ def test_bank_errors_name_the_problem(tmp_path, monkeypatch):
             bank.load_bank("zz")
     finally:
         bank._load.cache_clear()
+
+
+def test_no_lesson_shows_a_self_check_answer_or_explanation():
+    """The visible cells of a lesson carry no option marked correct and no explanation from its question bank."""
+    import json
+    from pathlib import Path
+
+    from course_tools.quiz.bank import bank_slugs, load_bank
+
+    root = Path(__file__).resolve().parents[2] / "notebooks"
+    for slug in bank_slugs():
+        nb = root / f"{slug}.ipynb"
+        assert nb.exists(), f"question bank {slug}.toml has no lesson"
+        code = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+        assert "correct=True" not in code.replace(" ", "")
+        for bq in load_bank(slug):
+            for option in bq.question.options:
+                why = option.why.strip()
+                assert len(why) < 40 or why not in code, f"{slug}: the explanation of {bq.id!r} is in the lesson's code"

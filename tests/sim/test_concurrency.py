@@ -69,3 +69,27 @@ def test_pool_is_seeded():
     a = simulate_pool(20, capacity=2, rng=random.Random(9))
     b = simulate_pool(20, capacity=2, rng=random.Random(9))
     assert a.steps == b.steps
+
+
+def test_below_capacity_waits_stay_short_and_overload_makes_them_grow():
+    """Regression: the lesson's pool ran at utilisation 1.33 while the text said it smooths peaks.
+    Below 1 do waits stay bounded; above 1, with waiting only, do they grow with time?"""
+    stable = simulate_pool(400, capacity=3, mean_gap=0.5, rng=random.Random(3))
+    over = simulate_pool(400, capacity=3, mean_gap=0.25, rng=random.Random(3))
+    assert stable.utilisation < 1 < over.utilisation
+    half = len(stable.waits) // 2
+    assert max(stable.waits) < 5 * stable.service
+    assert sum(over.waits[half:]) / half > 3 * sum(over.waits[:half]) / half   # the queue keeps growing
+    assert over.max_waiting > 10 * stable.max_waiting
+
+
+def test_acquire_timeout_and_load_shedding_bound_every_wait():
+    """Does a timeout bound every served request's wait, and does shedding cap the queue —
+    at the price of requests refused, which the run counts?"""
+    timed = simulate_pool(400, capacity=3, mean_gap=0.25, rng=random.Random(3), acquire_timeout=1.0)
+    shed = simulate_pool(400, capacity=3, mean_gap=0.25, rng=random.Random(3), max_waiting=3)
+    assert max(timed.waits) <= 1.0 and set(timed.rejected.values()) == {"timeout"}
+    assert shed.max_waiting <= 3 and set(shed.rejected.values()) == {"shed"}
+    for run in (timed, shed):
+        assert run.served + len(run.rejected) == 400 and run.max_in_use <= 3
+        assert all(run.starts[r] is None for r in run.rejected)

@@ -95,3 +95,51 @@ def test_fit_labels_gives_descriptions_and_buttons_their_full_width():
     toggle, slider = ui.children[0], ui.children[1]
     assert toggle.style.button_width == "auto"
     assert slider.style.description_width == "initial"
+
+def test_the_two_deadlock_pictures_say_which_graph_they_are():
+    """Regression: the picture was a resource-allocation graph (threads and locks, with a
+    holds/waits legend) while the text defines the wait-for graph. Does kind="wait-for" draw
+    threads only, one arrow per wait-for edge, and does each picture name its graph?"""
+    from matplotlib.text import Annotation
+
+    program = Program({"T1": take("A", "B"), "T2": take("B", "A")}, locks="AB")
+    trace = run(program, ["T1", "T2"])
+    wf = draw_wait_for(trace)
+    ax = wf.axes[0]
+    arrows = [c for c in ax.get_children() if isinstance(c, Annotation) and c.arrow_patch is not None]
+    assert ax.get_title(loc="left").startswith("wait-for graph") and len(arrows) == 2
+    assert {t.get_text() for t in ax.texts} >= {"T1", "T2", "waits for A", "waits for B"}
+    assert not ({"A", "B"} & {t.get_text() for t in ax.texts})       # no lock nodes
+    ra = draw_wait_for(trace, kind="resource")
+    ax = ra.axes[0]
+    assert ax.get_title(loc="left").startswith("resource-allocation graph")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["lock → thread: is held by", "thread → lock: waits for"]
+    plt.close("all")
+
+
+def test_legends_never_overlap_titles():
+    """Every concurrency figure with a legend keeps it clear of every axes title."""
+    from course_tools.net.concurrency import CoreUse
+    from course_tools.viz.concurrency import plot_core_use
+
+    program = Program({"T1": take("A", "B"), "T2": take("B", "A")}, locks="AB")
+    figs = [
+        plot_pool({"a": simulate_pool(30, capacity=2, rng=random.Random(1)),
+                   "b": simulate_pool(30, capacity=2, rng=random.Random(1), acquire_timeout=0.2)}),
+        plot_core_use([CoreUse("threads", 1, 1.0, 1.0), CoreUse("processes", 2, 1.8, 1.0)], cores=2),
+        draw_wait_for(run(program, ["T1", "T2"]), kind="resource"),
+    ]
+    for fig in figs:
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+        assert legends
+        for legend in legends:
+            box = legend.get_window_extent(r)
+            for ax in fig.axes:
+                for loc in ("left", "center", "right"):
+                    title = ax.get_title(loc=loc)
+                    if title:
+                        t = {"left": ax._left_title, "center": ax.title, "right": ax._right_title}[loc]
+                        assert not box.overlaps(t.get_window_extent(r)), title
+        plt.close(fig)

@@ -34,7 +34,7 @@ from course_tools.sim.interleave import (
 )
 
 __all__ = [
-    "time_limit", "deposit_program", "check_deposit", "bank_program", "check_transfer", "pool_program",
+    "time_limit", "deposit_program", "check_deposit", "bank_program", "auditor", "check_transfer", "pool_program",
     "check_pool", "reference_safe_deposit", "reference_ordered_transfer", "reference_borrow",
     "reference_give_back", "unsafe_deposit", "unordered_transfer",
 ]
@@ -157,35 +157,72 @@ def unordered_transfer(src: str, dst: str, amount: int) -> Iterator[Instruction]
     yield Release(f"lock_{src}")
 
 
+AUDIT = "audited_total"
+
+
+def auditor(accounts: list[str]) -> Callable[[], Iterator[Instruction]]:
+    """A thread that takes every account's lock in the bank's global order (sorted by name),
+    sums the balances while holding them all, writes the sum to ``audited_total`` and
+    releases. Money is conserved, so the sum must always be the starting total: a transfer
+    that ever lets another thread see money gone from one account and not yet in the other
+    is caught, even if its final balances are right."""
+    order = sorted(accounts)
+
+    def audit() -> Iterator[Instruction]:
+        for a in order:
+            yield Acquire(f"lock_{a}")
+        total = 0
+        for a in order:
+            total += yield Read(a)
+        yield Write(AUDIT, total)
+        for a in reversed(order):
+            yield Release(f"lock_{a}")
+    return audit
+
+
 def bank_program(fn: Callable[[str, str, int], Iterator[Instruction]], transfers: list[tuple[str, str, int]],
-                 balances: dict[str, int]) -> Program:
-    """One thread per ``(src, dst, amount)``; account ``X`` is protected by lock ``lock_X``."""
-    return Program({f"T{i + 1}": (lambda t=t: fn(*t)) for i, t in enumerate(transfers)},
-                   memory=dict(balances), locks=[f"lock_{a}" for a in balances])
+                 balances: dict[str, int], *, audit: bool = False) -> Program:
+    """One thread per ``(src, dst, amount)``; account ``X`` is protected by lock ``lock_X``.
+    With ``audit``, an :func:`auditor` thread runs alongside the transfers."""
+    threads = {f"T{i + 1}": (lambda t=t: fn(*t)) for i, t in enumerate(transfers)}
+    memory = dict(balances)
+    if audit:
+        threads["auditor"] = auditor(list(balances))
+        memory[AUDIT] = None
+    return Program(threads, memory=memory, locks=[f"lock_{a}" for a in balances])
 
 
 def check_transfer(fn: Any, *, transfers: list[tuple[str, str, int]], balances: dict[str, int],
                    question: object = "?", show_schedule: bool = False, strict_locking: bool = False,
-                   seconds: float = 20.0) -> int:
+                   audit: bool = False, seconds: float = 20.0) -> int:
     """Every interleaving must finish (no deadlock) with the right balances; with
-    ``strict_locking``, every write to account ``X`` must happen while holding ``lock_X``."""
+    ``strict_locking``, every write to account ``X`` must happen while holding ``lock_X``;
+    with ``audit``, an :func:`auditor` holding every lock must always see the starting total
+    (each transfer is atomic). A transfer from an account to itself changes nothing."""
     _require_generator_function(fn, "ordered_transfer", question)
     want = dict(balances)
     for src, dst, amount in transfers:
         want[src] -= amount
         want[dst] += amount
+    if audit:
+        want[AUDIT] = sum(balances.values())
     n = 0
-    for trace in _every_state(bank_program(fn, transfers, balances), question, seconds):
+    for trace in _every_state(bank_program(fn, transfers, balances, audit=audit), question, seconds):
         n += 1
         final = trace.status != PRUNED
         problem = _status_problem(trace, detail=show_schedule) if final else None
+        if problem is None and final and audit and trace.memory.get(AUDIT) != want[AUDIT]:
+            problem = ("an auditor that held every account's lock saw a total that was not the bank's total: a "
+                       "transfer let another thread see money that had left one account and not yet reached the "
+                       "other (hold both locks from the first write to the last)")
         if problem is None and final and trace.memory != want:
             problem = "the balances were wrong after every transfer had finished (was a write made without its lock?)"
         if problem is None and final and _held_at_end(trace):
             problem = f"{_held_at_end(trace) if show_schedule else 'a lock'} was still held when every thread had finished"
         if problem is None and strict_locking:
             for e in trace.events:
-                if isinstance(e.instruction, Write) and e.thread not in e.holders.get(f"lock_{e.instruction.var}", ()):
+                if (isinstance(e.instruction, Write) and e.instruction.var != AUDIT
+                        and e.thread not in e.holders.get(f"lock_{e.instruction.var}", ())):
                     problem = ("a thread wrote an account's balance without holding that account's lock; "
                                "each account must be changed only under its own lock")
                     break
@@ -278,6 +315,8 @@ def reference_safe_deposit(amount: int) -> Iterator[Instruction]:
 
 
 def reference_ordered_transfer(src: str, dst: str, amount: int) -> Iterator[Instruction]:
+    if src == dst:      # moves nothing; taking the same (non-re-entrant) lock twice would wait forever
+        return
     first, second = sorted([src, dst])
     yield Acquire(f"lock_{first}")
     yield Acquire(f"lock_{second}")

@@ -1,7 +1,10 @@
 """Checks for the HTTP assessment (01_http): reference solutions and the loopback servers hidden tests use.
 
-- :func:`request_with_retries` — a client that retries only idempotent requests, with
-  exponential backoff, honouring ``Retry-After`` (RFC 9110 §9.2.2, §10.2.3).
+- :func:`request_with_retries` — the exercise's retry policy: an attempt fails on a lost
+  response, 429 or 503; every method is retried after a 429 or 503 (answers the exercise's
+  policy reads as refusals: too many requests, RFC 6585 §4; unable to handle it now, RFC 9110
+  §15.6.4), but only idempotent methods after a lost response (RFC 9110 §9.2.2); exponential
+  backoff, ``Retry-After`` honoured (§10.2.3).
 - :func:`make_conditional_handler` — answers conditional GETs with ``304`` (RFC 9110 §13.1.2).
 - :class:`ScriptedService` — a real loopback server whose answers follow a script, one entry
   per attempt (``503``, ``429``, ``"drop"`` = the server acts but the response is lost).
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+from collections.abc import Mapping
 from typing import Callable, Iterable, Sequence
 
 from course_tools.grading.checks import AnswerError
@@ -22,7 +26,8 @@ from course_tools.net.http import HTTPServer, Request, Response
 from course_tools.net.wire import Relay, send
 
 __all__ = ["IDEMPOTENT", "RETRY_STATUSES", "request_with_retries", "make_conditional_handler", "ScriptedService",
-           "SleepRecorder", "compare_retry_client", "compare_conditional_handler", "conditional_exchange"]
+           "SleepRecorder", "compare_retry_client", "compare_conditional_handler", "conditional_exchange",
+           "run_retry_client", "check_non_idempotent_policy", "check_etag_tracks_bytes", "Documents"]
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "QUERY"})
 RETRY_STATUSES = frozenset({429, 503})
@@ -40,7 +45,8 @@ def _retry_after(resp) -> float | None:
 
 def request_with_retries(base_url: str, method: str, path: str, *, body: bytes | str = b"", max_attempts: int = 4,
                          base_delay: float = 0.5, sleep: Callable[[float], None] = time.sleep):
-    """Send ``method path``; retry idempotent requests on a lost response, 429 or 503."""
+    """Send ``method path``; retry any method after a 429 or 503, idempotent ones also after a
+    lost response (the only failure after which the server may have acted)."""
     attempt = 1
     while True:
         try:
@@ -50,7 +56,7 @@ def request_with_retries(base_url: str, method: str, path: str, *, body: bytes |
                 raise
             delay = base_delay * 2 ** (attempt - 1)
         else:
-            if resp.status not in RETRY_STATUSES or method not in IDEMPOTENT or attempt >= max_attempts:
+            if resp.status not in RETRY_STATUSES or attempt >= max_attempts:
                 return resp
             after = _retry_after(resp)
             delay = after if after is not None else base_delay * 2 ** (attempt - 1)
@@ -167,6 +173,28 @@ def run_retry_client(fn, method: str, script, *, max_attempts: int = 4, base_del
         return outcome, sleep.delays, svc.attempts, svc.created
 
 
+def check_non_idempotent_policy(fn, *, question: object = "?") -> None:
+    """POST and PATCH: never sent again after a lost response, retried after 429 and 503."""
+    got = run_retry_client(fn, "POST", ["drop"], question=question)
+    if got[2] != 1 or got[3] != 1:
+        _fail(question, "after a lost response a POST was sent again — the server had already created the "
+                        "order, so the retry created a duplicate.")
+    if got[0] != "ConnectionError":
+        _fail(question, "when a POST gets no response, let the ConnectionError reach the caller (only the "
+                        "caller can decide, e.g. by checking the order list).")
+    got = run_retry_client(fn, "PATCH", [(429, 1), "drop"], question=question)
+    if got[2] == 1:
+        _fail(question, "a PATCH answered 429 was not retried: the exercise's policy reads a 429 as a refusal "
+                        "and retries every method after one.")
+    if got[2] != 2 or got[3] != 1 or got[0] != "ConnectionError":
+        _fail(question, "a PATCH whose second attempt lost its response was sent a third time: after a lost "
+                        "response a non-idempotent request is never sent again.")
+    got = run_retry_client(fn, "POST", [503, (503, 4)], base_delay=0.5, question=question)
+    if (got[0], got[2], got[3], [float(d) for d in got[1]]) != (201, 3, 1, [0.5, 4.0]):
+        _fail(question, "a POST answered 503 twice should be retried (the policy reads a 503 as a refusal) "
+                        "with the usual delays, and succeed once on attempt 3.")
+
+
 def _random_script(rng: random.Random) -> list[object]:
     steps = []
     for _ in range(rng.randrange(0, 6)):
@@ -190,9 +218,12 @@ def compare_retry_client(fn, *, seed: int = 2026, n: int = 14, question: object 
         base = rng.choice([0.1, 0.25, 0.5, 1.0])
         got = run_retry_client(fn, method, script, max_attempts=max_attempts, base_delay=base, question=question)
         want = run_retry_client(request_with_retries, method, script, max_attempts=max_attempts, base_delay=base)
-        if method not in IDEMPOTENT and got[2] > 1:
-            _fail(question, f"in a randomized scenario a {method} was sent more than once: "
-                            "never retry a non-idempotent request.")
+        if got[3] > want[3]:
+            _fail(question, f"in a randomized scenario a {method} was sent again after its response was lost: "
+                            "the server had already acted, so the retry acted twice.")
+        if method not in IDEMPOTENT and got[2] < want[2]:
+            _fail(question, f"in a randomized scenario a {method} was not retried after a 429 or 503: the "
+                            "policy reads those answers as refusals and retries every method after them.")
         if got[2] != want[2]:
             _fail(question, f"in a randomized {method} scenario your client made a different number of attempts "
                             "than the rules give (count the attempts against max_attempts, and which failures retry).")
@@ -221,25 +252,91 @@ def conditional_exchange(handler, requests: Iterable[tuple[str, str, dict]], doc
     return out
 
 
+class Documents(Mapping):
+    """The ``documents`` a hidden check hands to ``make_handler``: a test-owned, read-only
+    mapping (``get``, ``[]``, ``in``, iteration) whose contents only the test changes, with
+    :meth:`put`. The learner's handler reads the *current* bytes through it on every request,
+    so a change between requests is seen without the test reaching into the learner's objects."""
+
+    def __init__(self, initial: dict[str, bytes]) -> None:
+        self._docs = dict(initial)
+
+    def put(self, path: str, body: bytes) -> None:
+        self._docs[path] = body
+
+    def __getitem__(self, path: str) -> bytes:
+        return self._docs[path]
+
+    def __iter__(self):
+        return iter(list(self._docs))
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+
+def _same_length_change(body: bytes) -> bytes:
+    """Different bytes of the same length (the last byte changed): an ETag made from the
+    length, or from anything but the content, cannot tell them apart."""
+    if not body:
+        return b"x"
+    return body[:-1] + bytes([(body[-1] + 1) % 256])
+
+
+def check_etag_tracks_bytes(make_handler, *, question: object = "?") -> None:
+    """The ETag must change with the bytes — including a change that keeps the length — and
+    come back when the bytes do; a stale tag must then get a 200 with the new bytes."""
+    original = b"alpha " * 100
+    docs = Documents({"/docs/a": original})
+    handler = make_handler(docs)
+    [(_, etag, _, _)] = conditional_exchange(handler, [("GET", "/docs/a", {})])
+    for new, what in ((b"alpha, revised", "a different length"),
+                      (_same_length_change(original), "the same length")):
+        docs.put("/docs/a", new)
+        [(status, tag, body, _)] = conditional_exchange(handler, [("GET", "/docs/a", {"If-None-Match": etag})])
+        if status != 200 or body != new:
+            _fail(question, f"after the document changed (to {what}), the old ETag must no longer match: "
+                            "answer 200 with the new bytes.")
+        if tag == etag:
+            _fail(question, f"the ETag must change when the document's bytes change, even when the new bytes "
+                            f"have {what}: derive it from the content (a hash), not from its size.")
+    docs.put("/docs/a", original)
+    [(status, tag, _, _)] = conditional_exchange(handler, [("GET", "/docs/a", {"If-None-Match": etag})])
+    if status != 304 or tag != etag:
+        _fail(question, "the same bytes must give the same ETag again.")
+
+
 def compare_conditional_handler(make_handler, *, seed: int = 2026, n: int = 6, question: object = "?") -> None:
     """Random documents and request sequences: statuses and bodies must match the reference."""
     rng = random.Random(seed)
     for _ in range(n):
         names = [f"/docs/{c}" for c in rng.sample("abcdefgh", 3)]
-        docs_a = {p: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))) for p in names}
-        docs_b = dict(docs_a)
+        docs_a = Documents({p: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))) for p in names})
+        docs_b = Documents(dict(docs_a))
         mine, ref = make_handler(docs_a), make_conditional_handler(docs_b)
         plan = []
         for _ in range(10):
             path = rng.choice(names + ["/docs/zzz"])
-            kind = rng.choice(["plain", "current", "current-weak", "list", "star", "stale", "change"])
+            kind = rng.choice(["plain", "current", "current-weak", "list", "star", "stale", "change", "same-length"])
             plan.append((path, kind))
+        plan.append((names[0], "same-length"))      # every sequence has at least one same-length change
         with HTTPServer(mine) as s1, HTTPServer(ref) as s2:
             for path, kind in plan:
+                if kind == "same-length" and path in docs_a:
+                    # the client holds the current tag; then the bytes change but not their length
+                    old_tag = send(s1.url, "GET", path).header("ETag")
+                    new = _same_length_change(docs_a[path])
+                    docs_a.put(path, new)
+                    docs_b.put(path, new)
+                    if old_tag:
+                        got = send(s1.url, "GET", path, headers={"If-None-Match": old_tag})
+                        if got.status != 200 or got.body != new:
+                            _fail(question, "after a document changed to different bytes of the same length, "
+                                            "the old ETag still matched: derive the ETag from the content.")
+                    kind = "current"
                 if kind == "change" and path in docs_a:
                     new = docs_a[path] + b"!"
-                    docs_a[path] = new
-                    docs_b[path] = new
+                    docs_a.put(path, new)
+                    docs_b.put(path, new)
                     kind = "current"
                 got_first = send(s1.url, "GET", path)
                 want_first = send(s2.url, "GET", path)
