@@ -114,7 +114,7 @@ def find_leaks(source_nb: nbformat.NotebookNode, student_nb: nbformat.NotebookNo
     return leaks
 
 
-MIN_SECRET_LITERAL = 20   # a hidden string this long (an explanation, a message, an answer text) is specific
+MIN_SECRET_LITERAL = 40   # a hidden string this long (an explanation, a message) is specific; a status phrase is not
 
 
 def _hidden_literals(body: str) -> set[str]:

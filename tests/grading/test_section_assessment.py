@@ -272,8 +272,12 @@ def _student_version(nb):
 
 
 def test_leak_check_passes_the_clean_student_version():
-    """Is the section assessment's student version (hidden tests and solutions removed) leak-free?"""
+    """Is the section assessment's student version (hidden tests and solutions removed) leak-free, and is every
+    explanation long enough for the leak check's literal search to cover it?"""
+    from course_tools.grading.nbgrader_io import MIN_SECRET_LITERAL
+
     assert find_leaks(NB, _student_version(NB)) == []
+    assert all(len(v) >= MIN_SECRET_LITERAL for d in explanations(SOURCE).values() for v in d.values())
 
 
 @pytest.mark.parametrize("where", ["inside a longer markdown line", "cell metadata", "an output"])
