@@ -341,3 +341,13 @@ def test_the_right_option_is_not_given_away_by_position_or_length():
         longest += len(options[right]) > others
     assert all(len(MC) / 4 - 3 <= letters[k] <= len(MC) / 4 + 3 for k in "abcd"), letters
     assert longest <= len(MC) / 4, f"the right option is the longest in {longest} of {len(MC)} questions"
+
+
+def test_every_question_marks_its_difficulty_and_objectives():
+    """Does every question's heading say hard or medium, its points, and the objective ids its graded cells carry?"""
+    for cell in _question_prompts():
+        head = cell.source.splitlines()[0]
+        assert re.search(r"\((hard|medium), \d+ points?\) — objectives 2\.\d\.\d", head), head
+        item = _gid(cell)[: -len("_prompt")]
+        tagged = {o for c in GRADED if _gid(c).startswith(item) for o in c.metadata["course"]["objectives"]}
+        assert tagged and tagged <= set(re.findall(r"2\.\d\.\d", head)), (head, tagged)
