@@ -95,6 +95,13 @@ def check_notebook(notebook: Path | str, course_dir: Path | str = COURSE_DIR, *,
     return result, secret_lines([source])
 
 
+def _with_summary(page: str, result: R.SubmissionResult, notebook, course_dir, assignment) -> str:
+    from course_tools.grading.passmark import feedback_html
+
+    extra = feedback_html(result, find_source(notebook, course_dir, assignment)[1])
+    return page.replace("</body>", extra + "</body>", 1) if extra else page
+
+
 def run(notebook: Path | str, course_dir: Path | str = COURSE_DIR, *, assignment: str | None = None,
         html: Path | str | None = None, grader: Grader | None = None, out: TextIO | None = None) -> int:
     """The ``course check`` command: 0 when the notebook was graded (whatever the score)."""
@@ -110,11 +117,17 @@ def run(notebook: Path | str, course_dir: Path | str = COURSE_DIR, *, assignment
         print(f"course check: grading {notebook} failed: {message}", file=sys.stderr)
         return 1
     print(render_text(result, secrets), file=out)
+    from course_tools.grading.passmark import check_summary
+
+    summary = check_summary(result, find_source(notebook, course_dir, assignment)[1])
+    if summary:   # an assessment with a pass mark: pass / not yet, and the lesson sections to revisit
+        print(summary, file=out)
     from course_tools.progress import record_check
 
     record_check(result.assignment, result.cells())   # the learner's own progress map (00_start.ipynb)
     if html:
         Path(html).parent.mkdir(parents=True, exist_ok=True)
-        Path(html).write_text(render_html(result, secrets), encoding="utf-8")
+        Path(html).write_text(_with_summary(render_html(result, secrets), result, notebook, course_dir, assignment),
+                              encoding="utf-8")
         print(f"wrote {html}", file=out)
     return 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 __all__ = ["AnswerError", "fail", "time_limit", "check_choice", "normalise_choice", "check_exact_type",
            "check_is_subclass_free"]
@@ -85,11 +85,24 @@ def normalise_choice(answer: object, choices: Iterable[str] = "abcd", question: 
 
 
 def check_choice(answer: object, expected: str, *, question: object = "?", choices: Iterable[str] = "abcd",
-                 hint: str | None = None) -> None:
-    """Pass if ``answer`` is the letter ``expected``; fail with ``hint`` otherwise."""
+                 hint: str | None = None, explanations: Mapping[str, str] | None = None,
+                 revisit: str | None = None) -> None:
+    """Pass if ``answer`` is the letter ``expected``; fail with ``hint`` otherwise.
+
+    With ``explanations`` (letter -> why that option is right or wrong; written in the hidden
+    part of the test cell) a wrong answer's message carries the explanation of the option
+    the learner *chose*, never another one, and ``revisit`` (the lesson section to read again)
+    is named. The right option and its explanation are not in the message.
+    """
     letter = normalise_choice(answer, choices, question)
     if letter != expected.lower():
-        _fail(question, f"{letter!r} is not the best answer.", hint)
+        text = f"{letter!r} is not the best answer."
+        why = (explanations or {}).get(letter)
+        if why:
+            text += f" Why not ({letter}): {why}"
+        if revisit:
+            text += f" Revisit: {revisit}."
+        _fail(question, text, hint)
 
 
 def check_exact_type(value: object, expected_type: type, *, what: str = "value", question: object = "?") -> None:

@@ -2,14 +2,16 @@
 
 ``course export --csv FILE [ASSIGNMENT...]`` writes one row per student and assignment:
 
-    student, assignment, score, max_score, status, autograded_score, graded_at, notes
+    student, assignment, score, max_score, status, autograded_score, graded_at, notes, passed
 
 ``status`` is ``graded``, ``needs manual grading`` or ``failed: <reason>``. Only a graded
 row has a ``score``: a failed, ungraded or missing submission has an *empty* score, never
 a 0 it did not earn (``autograded_score`` holds the partial automatic score of a row that
 needs manual grading). Rows also cover what has no result: a submission under
 ``submitted/`` that was never graded, a broken result file, and a student who submitted
-other assignments but not this one.
+other assignments but not this one. ``passed`` is ``yes``/``no`` for a graded row of an
+assessment with a pass mark (``metadata.course.pass_mark`` of its source notebook, see
+:mod:`course_tools.grading.passmark`), blank otherwise.
 
 Every text cell that a spreadsheet would run as a formula (starting, after any spaces, with
 ``= + - @`` or their full-width forms, a tab or a carriage return) is prefixed with ``'``
@@ -29,10 +31,12 @@ from typing import Iterable, TextIO
 from course_tools.grading import ids
 from course_tools.grading import results as R
 from course_tools.grading.nbgrader_io import COURSE_DIR
+from course_tools.grading.passmark import pass_mark, passed
 
 __all__ = ["ClassResults", "class_results", "rows", "export_csv", "safe_cell", "FIELDS", "run"]
 
-FIELDS = ["student", "assignment", "score", "max_score", "status", "autograded_score", "graded_at", "notes"]
+FIELDS = ["student", "assignment", "score", "max_score", "status", "autograded_score", "graded_at", "notes",
+          "passed"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")  # + full-width forms
 
 
@@ -103,6 +107,7 @@ def rows(course_dir: Path | str, assignments: Iterable[str] | None = None) -> li
     course_dir = Path(course_dir)
     names = list(assignments) if assignments else _graded_assignments(course_dir)
     per = {a: class_results(course_dir, a) for a in names}
+    marks = {a: pass_mark(course_dir, a) for a in names}
     everyone = set().union(*(c.students() for c in per.values())) if per else set()
     out = []
     for a in names:
@@ -119,6 +124,7 @@ def rows(course_dir: Path | str, assignments: Iterable[str] | None = None) -> li
                 row["notes"] = "; ".join(r.warnings)
                 if r.status == R.GRADED:
                     row["score"], row["max_score"] = _num(r.score), _num(r.max_score)
+                    row["passed"] = {True: "yes", False: "no", None: ""}[passed(r.score, r.max_score, marks[a])]
                 else:
                     row["max_score"] = _num(r.max_score) if r.max_score else _num(max_known)
                     if r.status == R.NEEDS_MANUAL:

@@ -196,7 +196,8 @@ def _class(course_dir: Path, assignment: str):
 def write_feedback(course_dir: Path | str, assignment: str, students: Iterable[str] | None = None) -> list[Path]:
     """Write ``feedback/<student>/<assignment>/feedback.html`` for each result; return the paths."""
     course_dir = Path(course_dir)
-    secrets = secret_lines(_source_notebooks(course_dir, assignment))
+    sources = _source_notebooks(course_dir, assignment)
+    secrets = secret_lines(sources)
     wanted = set(students) if students else None
     written = []
     for result in _class(course_dir, assignment).results:  # a broken file costs only its student
@@ -205,7 +206,13 @@ def write_feedback(course_dir: Path | str, assignment: str, students: Iterable[s
         if not ids.is_valid(result.student):     # class_results already refused such names
             continue
         path = feedback_path(course_dir, assignment, result.student)
-        _write_text(path, render_html(result, secrets))
+        page = render_html(result, secrets)
+        if sources:   # pass / not yet and what to revisit, for an assessment with a pass mark
+            from course_tools.grading.passmark import feedback_html
+
+            extra = feedback_html(result, sources[0])
+            page = page.replace("</body>", extra + "</body>", 1) if extra else page
+        _write_text(path, page)
         written.append(path)
     return written
 

@@ -110,7 +110,44 @@ def find_leaks(source_nb: nbformat.NotebookNode, student_nb: nbformat.NotebookNo
                 # short or generic lines ("pass", "return x", "}") may legitimately appear in stubs
                 if len(s) >= 12 and not s.startswith("#") and s in student_lines:
                     leaks.append(s)
+    leaks += [f"the text {t!r}" for t in _literal_leaks(source_nb, student_nb) if t not in leaks]
     return leaks
+
+
+MIN_SECRET_LITERAL = 40   # a hidden string this long (an explanation, a message) is specific; a status phrase is not
+
+
+def _hidden_literals(body: str) -> set[str]:
+    """String constants written in one solution / hidden-test block (by parsing it; by quotes if it does not parse)."""
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(body))
+        found = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    except SyntaxError:
+        found = {m.group(2) for m in re.finditer(r"([\"'])((?:(?!\1).){%d,}?)\1" % MIN_SECRET_LITERAL, body)}
+    return {t.strip() for t in found if len(t.strip()) >= MIN_SECRET_LITERAL}
+
+
+def _literal_leaks(source_nb: nbformat.NotebookNode, student_nb: nbformat.NotebookNode) -> list[str]:
+    """Hidden string literals (e.g. per-option explanations passed to check_choice) that appear ANYWHERE
+    in the student version: inside a longer line, in a Markdown cell, an output, or metadata."""
+    import json
+
+    secrets: set[str] = set()
+    for cell in source_nb.cells:
+        for _kind, body in _BLOCK.findall(cell.source):
+            secrets |= _hidden_literals(body)
+    if not secrets:
+        return []
+    parts = [json.dumps(student_nb.get("metadata", {}), ensure_ascii=False)]
+    for cell in student_nb.cells:
+        parts.append(cell.source)
+        parts.append(json.dumps(cell.get("metadata", {}), ensure_ascii=False))
+        parts.append(json.dumps(cell.get("outputs", []), ensure_ascii=False))
+    haystack = "\n".join(parts)
+    return sorted(t for t in secrets if t in haystack)
 
 
 def generate_student_version(course_dir: Path | str, assignment: str, *, db_path: Path | str | None = None,

@@ -7,7 +7,9 @@ them from ``metadata.course.objectives``); titles from :mod:`course_tools.syllab
 
 Statistics use every submission that has per-question results (graded, or needing manual
 grading for some other cell). Failed and ungraded submissions, and cells still waiting for
-a human (status ``manual``), are *counted*, never averaged in as zeros.
+a human (status ``manual``), are *counted*, never averaged in as zeros. For an assessment with
+a pass mark, :mod:`course_tools.grading.section_report` adds the pass line and pass rate and
+mastery per chapter and per objective (lowest first), with two more plots.
 """
 
 from __future__ import annotations
@@ -276,6 +278,11 @@ def run(assignment: str, course_dir: Path | str = COURSE_DIR, *, plots: bool = T
         print(f"no submissions or results for {assignment} under {course_dir}", file=sys.stderr)
         return 1
     out_dir = Path(course_dir) / "reports" / assignment
-    for p in write_tables(rep, out_dir) + (write_plots(rep, out_dir) if plots else []):
+    from course_tools.grading.section_report import extend   # pass line, pass rate, mastery per chapter
+
+    text, extra = extend(course_dir, assignment, out_dir, plots=plots)
+    if text:
+        print(text, file=out)
+    for p in write_tables(rep, out_dir) + (write_plots(rep, out_dir) if plots else []) + extra:
         print(f"wrote {p}", file=out)
     return 0
