@@ -83,7 +83,7 @@ def lab(tmp_path_factory, browser):
                 pytest.fail("JupyterLab did not start within 180 s")
             time.sleep(0.3)
     try:
-        yield {"base": base, "token": token, "root": root, "report": {}}
+        yield {"base": base, "token": token, "root": root, "pid": proc.pid}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

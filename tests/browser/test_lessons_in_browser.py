@@ -36,13 +36,16 @@ def _shutdown_kernels(lab) -> None:
     deadline = time.monotonic() + 30
     while call("GET", "/api/kernels") and time.monotonic() < deadline:
         time.sleep(0.2)
-    import psutil                                   # and the kernel processes are gone, not only listed as gone
+    import psutil         # and every process a kernel started (a lesson's Redis, servers) is gone, not only listed
 
-    while time.monotonic() < deadline:
-        alive = [p for p in psutil.Process().children(recursive=True)
-                 if p.status() != psutil.STATUS_ZOMBIE and "ipykernel_launcher" in " ".join(p.cmdline())]
-        if not alive:
-            break
+    def alive():
+        try:
+            return [p for p in psutil.Process(lab["pid"]).children(recursive=True)
+                    if p.status() != psutil.STATUS_ZOMBIE]
+        except psutil.Error:
+            return []
+
+    while alive() and time.monotonic() < deadline:
         time.sleep(0.2)
 
 
