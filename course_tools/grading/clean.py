@@ -177,8 +177,13 @@ class _Watchdog:
         signal.signal(signal.SIGUSR1, self.old)
 
 
-def run_test(cell: dict, base_imports: str, sp: StudentProcess | None, seconds: float) -> dict:
-    """Compile and run one test cell (source text) here; student names fetched from S now."""
+def run_test(cell: dict, base_imports: str, sp: StudentProcess | None, seconds: float,
+             student_code: list[str] | None = None) -> dict:
+    """Compile and run one test cell (source text) here; student names fetched from S now.
+    ``student_code``: the text of the student's cells before it (for static checks)."""
+    from course_tools.grading import checks
+
+    checks._STUDENT_CODE[0] = list(student_code or [])
     ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
     deadline = time.monotonic() + seconds
     if base_imports:
@@ -225,6 +230,7 @@ def run_test(cell: dict, base_imports: str, sp: StudentProcess | None, seconds: 
     finally:
         dog.cancel()
         _current[0] = None
+        checks._STUDENT_CODE[0] = None
         if sp is not None and not sp.dead and sp.channel.broken:
             sp.kill()
 
@@ -244,6 +250,7 @@ def grade_cells(request: dict) -> dict:
     results: dict[str, dict] = {}
     warnings: list[str] = []
     ran_ok: list[str] = []
+    student_code: list[str] = []
     sp: StudentProcess | None = None
 
     def left() -> float:
@@ -269,6 +276,8 @@ def grade_cells(request: dict) -> dict:
     try:
         for i, cell in enumerate(cells):
             if cell["kind"] == "code":
+                if cell.get("student"):
+                    student_code.append(cell["source"])
                 s = ensure()
                 if s is None:
                     continue
@@ -280,7 +289,9 @@ def grade_cells(request: dict) -> dict:
                     results[str(i)] = {"status": "timeout", "message": "The notebook ran out of time before this test."}
                     continue
                 s = ensure()
-                results[str(i)] = run_test(cell, base, s, min(limits.cell_timeout, max(0.1, left())))
+                t0 = time.monotonic()
+                results[str(i)] = run_test(cell, base, s, min(limits.cell_timeout, max(0.1, left())), student_code)
+                results[str(i)]["seconds"] = round(time.monotonic() - t0, 3)
     finally:
         if sp is not None:
             sp.kill()

@@ -264,8 +264,10 @@ def make_plan(src: SourceNotebook, student: dict) -> Plan:
     seen: set[str] = set()
     items: list[tuple[int, dict]] = []      # (source index or -1, cell)
 
-    def emit(sc: SourceCell | None, source: str, kind: str, label: str) -> None:
+    def emit(sc: SourceCell | None, source: str, kind: str, label: str, student: bool = False) -> None:
         cell = {"kind": kind, "source": source, "label": label}
+        if student:
+            cell["student"] = True        # the student's own text (static checks read it)
         if sc is not None:
             cell["grade_id"] = sc.grade_id
         if kind == "test":
@@ -296,7 +298,7 @@ def make_plan(src: SourceNotebook, student: dict) -> Plan:
                 warnings.append(f"{sc.grade_id}: metadata was missing; recognised and restored from the source")
         label = f"cell {n + 1}" + (f" ({sc.grade_id})" if sc else "")
         if sc is None:
-            emit(None, text, "code", label)
+            emit(None, text, "code", label, student=True)
             continue
         if sc.grade_id in seen:
             warnings.append(f"{sc.grade_id}: duplicated cell ignored")
@@ -309,9 +311,9 @@ def make_plan(src: SourceNotebook, student: dict) -> Plan:
         elif sc.role == "locked":
             emit(sc, sc.source, "code", label)
         elif sc.role == "solution":
-            emit(sc, text, "code", label)
+            emit(sc, text, "code", label, student=True)
         else:  # a manual-graded code cell: run the student's code, graded by a person
-            emit(sc, text, "code", label)
+            emit(sc, text, "code", label, student=True)
     # deleted locked cells go back where the source has them
     for sc in src.cells:
         if sc.role == "locked" and sc.cell_type == "code" and sc.grade_id not in seen:

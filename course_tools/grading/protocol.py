@@ -40,6 +40,7 @@ class and everything else to :class:`RemoteError`. Nothing received is ever exec
 from __future__ import annotations
 
 import builtins
+import inspect
 import json
 import os
 import select
@@ -171,14 +172,14 @@ _SEQ_BACK = {"l": list, "t": tuple, "S": set, "F": frozenset}
 
 
 def kind_of(obj) -> str:
-    import inspect
-
     if inspect.isgeneratorfunction(obj):
         return "genfunction"
     if inspect.isgenerator(obj):
         return "generator"
     if isinstance(obj, type):
         return "class"
+    if inspect.ismethod(obj):
+        return "method"
     if callable(obj):
         return "function"
     return "object"
@@ -299,7 +300,7 @@ def decode(data, handle=None, mine=None, *, budget: list | None = None, depth: i
             raise ProtocolError(f"invalid {v}: {type(exc).__name__}") from None
         return obj
     if tag == "h" and n == 3 and type(v) is int and type(data[2]) is str and handle is not None:
-        if data[2] not in ("function", "genfunction", "class", "object", "generator"):
+        if data[2] not in ("function", "genfunction", "method", "class", "object", "generator"):
             raise ProtocolError("unknown handle kind")
         return handle(v, data[2])
     if tag == "r" and n == 2 and type(v) is int and mine is not None:
@@ -482,7 +483,8 @@ class Peer:
     def proxy(self, hid: int, kind: str) -> "Remote":
         p = self.proxies.get(hid)
         if p is None:
-            cls = {"function": RemoteFunction, "genfunction": RemoteFunction, "class": RemoteClass,
+            cls = {"function": RemoteFunction, "genfunction": RemoteFunction, "method": RemoteFunction,
+                   "class": RemoteClass,
                    "generator": RemoteGenerator}.get(kind, RemoteObject)
             p = cls(self, hid, kind)
             self.proxies[hid] = p
@@ -627,12 +629,13 @@ class Peer:
 
 
 class Remote:
-    __slots__ = ("_peer", "_hid", "_kind", "__weakref__")
+    __slots__ = ("_peer", "_hid", "_kind", "_methods", "__weakref__")
 
     def __init__(self, peer: Peer, hid: int, kind: str) -> None:
         object.__setattr__(self, "_peer", peer)
         object.__setattr__(self, "_hid", hid)
         object.__setattr__(self, "_kind", kind)
+        object.__setattr__(self, "_methods", {})
 
     def _req(self, op: str, **args):
         return object.__getattribute__(self, "_peer").request(op, h=object.__getattribute__(self, "_hid"), **args)
@@ -643,9 +646,17 @@ class Remote:
     def __getattr__(self, name: str):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        return self._req("getattr", name=name)
+        methods = object.__getattribute__(self, "_methods")
+        m = methods.get(name)
+        if m is not None:     # a bound method the other side gave before: one round trip per call
+            return m
+        value = self._req("getattr", name=name)
+        if isinstance(value, Remote) and object.__getattribute__(value, "_kind") == "method":
+            methods[name] = value
+        return value
 
     def __setattr__(self, name: str, value) -> None:
+        object.__getattribute__(self, "_methods").pop(name, None)
         self._req("setattr", name=name, value=self._enc(value))
 
     def __call__(self, *args, **kwargs):

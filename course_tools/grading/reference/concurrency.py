@@ -27,7 +27,7 @@ import inspect
 from collections import Counter
 from typing import Any, Callable, Iterator
 
-from course_tools.grading.checks import fail as _fail, time_limit as _time_limit
+from course_tools.grading.checks import fail as _fail, is_generator_function, time_limit as _time_limit
 from course_tools.sim.interleave import (
     DEADLOCK, ERROR, PRUNED, STEP_LIMIT, Acquire, AtomicAdd, ExplorationLimit, Instruction, Program, Read, Release,
     Trace, Write, explore,
@@ -53,7 +53,7 @@ def time_limit(seconds: float, question: object = "?"):
 def _require_generator_function(fn: object, name: str, question: object) -> None:
     if fn is None or fn is ...:
         _fail(question, f"define `{name}` first.")
-    if not callable(fn) or not inspect.isgeneratorfunction(fn):
+    if not callable(fn) or not is_generator_function(fn):
         _fail(question, f"`{name}` must be a generator function: a `def` whose body uses `yield` for every "
                         "shared step (e.g. `value = yield Read('balance')`).")
 
@@ -108,9 +108,21 @@ def unsafe_deposit(amount: int) -> Iterator[Instruction]:
     yield Write("balance", balance + amount)
 
 
+def _as_generator(gen):
+    """A local generator that drives ``gen`` (the grader's proxy of a student's generator, or a
+    generator): the simulator accepts generators only."""
+    if inspect.isgenerator(gen):
+        return gen
+    return _delegate(gen)
+
+
+def _delegate(gen):
+    return (yield from gen)
+
+
 def deposit_program(fn: Callable[[int], Iterator[Instruction]], amounts: list[int], start: int) -> Program:
     """One thread per amount, each running ``fn(amount)`` on a shared ``balance``."""
-    return Program({f"T{i + 1}": (lambda a=a: fn(a)) for i, a in enumerate(amounts)},
+    return Program({f"T{i + 1}": (lambda a=a: _as_generator(fn(a))) for i, a in enumerate(amounts)},
                    memory={"balance": start}, locks=["balance_lock"])
 
 
@@ -160,7 +172,7 @@ def unordered_transfer(src: str, dst: str, amount: int) -> Iterator[Instruction]
 def bank_program(fn: Callable[[str, str, int], Iterator[Instruction]], transfers: list[tuple[str, str, int]],
                  balances: dict[str, int]) -> Program:
     """One thread per ``(src, dst, amount)``; account ``X`` is protected by lock ``lock_X``."""
-    return Program({f"T{i + 1}": (lambda t=t: fn(*t)) for i, t in enumerate(transfers)},
+    return Program({f"T{i + 1}": (lambda t=t: _as_generator(fn(*t))) for i, t in enumerate(transfers)},
                    memory=dict(balances), locks=[f"lock_{a}" for a in balances])
 
 
