@@ -19,7 +19,7 @@ from typing import Iterable, Iterator
 
 __all__ = ["AnswerError", "fail", "time_limit", "check_choice", "normalise_choice", "check_exact_type",
            "check_is_subclass_free", "is_generator_function", "student_code", "check_defined_class",
-           "check_not_using"]
+           "check_not_using", "call_each", "call_methods"]
 
 
 class AnswerError(AssertionError):
@@ -107,6 +107,28 @@ def check_is_subclass_free(cls: type, forbidden_modules: tuple[str, ...] = ("cou
     for base in cls.__mro__:
         if any(base.__module__.startswith(m) for m in forbidden_modules):
             _fail(question, f"{cls.__name__} must be your own implementation, not built on {base.__module__}.{base.__qualname__}.", None)
+
+
+def call_methods(obj: object, calls: Iterable[tuple[str, tuple]], chunk: int = 2000) -> list:
+    """``[getattr(obj, name)(*args) for name, args in calls]``, in order; when ``obj`` is the grader's
+    proxy of a student object, in batches (one round trip per ``chunk`` calls instead of one per
+    call). The results are whatever came back: check their exact types."""
+    calls = [(name, tuple(args)) for name, args in calls]
+    if getattr(type(obj), "_batch", None) is None:
+        return [getattr(obj, name)(*args) for name, args in calls]
+    out: list = []
+    for i in range(0, len(calls), chunk):
+        part = calls[i:i + chunk]
+        got = obj._batch([(name, args, {}) for name, args in part])
+        if type(got) is not list or len(got) != len(part):
+            raise AnswerError("the object's methods did not answer as methods do")
+        out += got
+    return out
+
+
+def call_each(obj: object, method: str, args: Iterable[tuple], chunk: int = 4000) -> list:
+    """``[getattr(obj, method)(*a) for a in args]`` (batched like :func:`call_methods`)."""
+    return call_methods(obj, [(method, a) for a in args], chunk)
 
 
 def is_generator_function(fn: object) -> bool:
