@@ -71,3 +71,186 @@ def test_capabilities_without_isolation_are_loud():
     caps = sandbox.detect_capabilities(isolation=False)
     assert not caps.netns and caps.warnings and caps.warnings[0].startswith("ISOLATION OFF")
     assert sandbox.worker_command(caps)[-2:] == ["-m", "course_tools.grading.worker"]
+
+
+# ------------------------------------------------------------------------------------------
+# The jail (bubblewrap): real programs run in it; see tests/grading/conftest.py for `jailed`.
+
+def test_jail_runs_python_with_course_tools_files_and_nothing_hidden(jailed):
+    """Does a jailed Python start in its scratch directory holding the given files, import
+    course_tools, and find hidden modules (and their cached bytecode) simply absent?"""
+    r = jailed("""
+        import json, os, sys, importlib
+        seen = {"cwd": os.getcwd(), "file": open("sub/data.txt").read(), "home": os.environ["HOME"],
+                "home_writable": os.access(os.environ["HOME"], os.W_OK)}
+        import course_tools.clock
+        seen["clock"] = course_tools.clock.__name__
+        for mod in ("course_tools.grading", "course_tools.sim.caches"):
+            try:
+                importlib.import_module(mod); seen[mod] = "imported"
+            except ImportError as e:
+                seen[mod] = "ImportError"
+        sim = os.path.dirname(importlib.import_module("course_tools.sim").__file__)
+        seen["sim_entries"] = sorted(os.listdir(sim)) + sorted(os.listdir(os.path.join(sim, "__pycache__"))
+                                                              if os.path.isdir(os.path.join(sim, "__pycache__")) else [])
+        print(json.dumps(seen))
+    """, files={"sub/data.txt": "given"}, hide=["course_tools/grading", "course_tools/sim/caches.py"])
+    seen = r["seen"]
+    assert r["rc"] == 0, r["err"]
+    assert (seen["cwd"], seen["file"], seen["home"], seen["home_writable"]) == ("/scratch", "given", "/tmp/home", True)
+    assert seen["clock"] == "course_tools.clock"
+    assert seen["course_tools.grading"] == seen["course_tools.sim.caches"] == "ImportError"
+    assert not [e for e in seen["sim_entries"] if e.startswith("caches.")]
+    assert "__init__.py" in seen["sim_entries"]
+
+
+def test_each_jail_runs_as_a_fresh_uid_without_privilege(jailed):
+    """Does every jail get its own never-used uid, no groups, no capabilities, no_new_privs, no
+    nested user namespaces, and a read-only root?"""
+    code = """
+        import json, os
+        st = dict(l.split(":\\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\\t" in l)
+        seen = {"uid": os.getuid(), "euid": os.geteuid(), "groups": os.getgroups(), "cap": st["CapEff"].strip(),
+                "bnd": st["CapBnd"].strip(), "nnp": st["NoNewPrivs"].strip()}
+        for name, path in (("root", "/x"), ("usr", "/usr/x")):
+            try:
+                open(path, "w"); seen[name] = "written"
+            except OSError as e:
+                seen[name] = e.errno
+        import ctypes
+        seen["userns"] = ctypes.CDLL(None, use_errno=True).unshare(0x10000000) == 0
+        print(json.dumps(seen))
+    """
+    a, b = jailed(code), jailed(code)
+    for r in (a, b):
+        s = r["seen"]
+        assert s["uid"] == s["euid"] == r["uid"] and s["uid"] >= sandbox.JAIL_UID_BASE
+        assert s["groups"] in ([], [s["uid"]]) and s["cap"] == "0000000000000000" and s["nnp"] == "1"
+        assert s["root"] == s["usr"] == 30            # EROFS
+        assert s["userns"] is False
+    assert a["uid"] != b["uid"]
+
+
+def test_cpu_quota_holds_for_the_whole_tree(jailed):
+    """Do two processes spinning in a jail with a quota of half a CPU get at most half a CPU,
+    by the kernel's count (cpuacct), however long they spin?"""
+    r = jailed("""
+        import os, time
+        end = time.monotonic() + 3
+        pid = os.fork()
+        while time.monotonic() < end:
+            pass
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+    """, limits={"cpu_quota": 0.5})
+    assert r["rc"] == 0, r["err"]
+    # an upper bound: holds on a loaded machine too (load only lowers what the jail gets);
+    # 10% + one period of slack for the CFS accounting granularity and the jail's start-up
+    assert 0 < r["cpu"] <= 0.5 * r["wall"] * 1.1 + 0.1, (r["cpu"], r["wall"])
+    assert r["cpu_after_kill"] == r["cpu"]
+
+
+def test_memory_limit_holds_for_the_whole_tree(jailed):
+    """Is a jail that touches more memory than its cgroup allows killed (not the host)?"""
+    r = jailed("""
+        import os
+        pid = os.fork()                          # two processes, 96 MB each: only together over 128 MB
+        blocks = [bytearray(96 << 20)]
+        for b in blocks:
+            for i in range(0, len(b), 4096):
+                b[i] = 1
+        if pid:
+            os.waitpid(pid, 0)
+            print('{"survived": true}')
+        os._exit(0)
+    """, limits={"cgroup_memory": 128 << 20, "memory": 4 << 30})
+    assert r["seen"] is None and r["rc"] != 0
+
+
+def test_pids_limit_holds(jailed):
+    """Can a jail start no more processes than its pids limit, whatever it tries?"""
+    r = jailed("""
+        import json, os, time
+        n = 0
+        try:
+            for _ in range(200):
+                if os.fork() == 0:
+                    time.sleep(30); os._exit(0)
+                n += 1
+        except OSError as e:
+            err = e.errno
+        print(json.dumps({"started": n, "errno": err}))
+    """, limits={"processes": 10}, timeout=60)
+    assert r["seen"]["errno"] == 11 and 0 < r["seen"]["started"] <= 10 + 8     # EAGAIN
+    assert r["live_after_kill"] == [] and r["cgroups_left"] == []
+
+
+def test_kill_leaves_no_process_and_no_cgroup(jailed):
+    """After kill(), is no process of the jail's uid left, daemons that left the session
+    included, and are its cgroups gone?"""
+    r = jailed("""
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(120)
+            os._exit(0)
+        time.sleep(120)
+    """, timeout=3)
+    assert r["rc"] is None                     # still running when killed
+    assert r["live_after_kill"] == [] and r["cgroups_left"] == []
+
+
+def test_jail_dies_with_its_creator_and_its_cgroups_are_swept(tmp_path):
+    """If the process that started a jail is SIGKILLed, do the jail's processes die, and does
+    remove_stale_jails() remove the cgroups it left?"""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from tests.grading.conftest import require_jail  # noqa: F401  (same module object as the fixture's)
+    require_jail()
+    code = ("import json, sys, time\nfrom course_tools.grading import sandbox\nsandbox.private_loopback()\n"
+            "j = sandbox.Jail([sys.executable, '-c', 'import time; time.sleep(120)'], limits=sandbox.Limits())\n"
+            "print(json.dumps({'uid': j.uid, 'dirs': [str(d) for d in j.cgroup.dirs]}), flush=True)\ntime.sleep(120)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    info = json.loads(p.stdout.readline())
+    deadline = time.monotonic() + 20
+    while not sandbox.live_pids_of_uid(info["uid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox.live_pids_of_uid(info["uid"])          # the jailed sleeper runs
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    p.stdout.close()
+    while sandbox.live_pids_of_uid(info["uid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox.live_pids_of_uid(info["uid"]) == []
+    sandbox.remove_stale_jails()
+    assert [d for d in info["dirs"] if os.path.exists(d)] == []
+
+
+def test_jail_refuses_the_host_network_namespace():
+    """Is a jail started without private_loopback() refused, instead of sharing the host's
+    loopback services?"""
+    from tests.grading.conftest import require_jail
+    require_jail()
+    if sandbox._netns_interfaces() == ["lo"]:
+        pytest.skip("this test process has no network interface but a loopback")
+    with pytest.raises(sandbox.JailError, match="private_loopback"):
+        sandbox.Jail(["true"], limits=sandbox.Limits())
+
+
+def test_unsafe_mode_runs_with_rlimits_and_cleans_its_scratch():
+    """Does ``unsafe=True`` (a learner's own check) run the program without bubblewrap, with the
+    file-size rlimit, in a scratch directory that kill() removes?"""
+    import subprocess
+    import sys
+    code = ("import resource, os; print(resource.getrlimit(resource.RLIMIT_FSIZE)[0], open('f.txt').read(), "
+            "os.getcwd())")
+    with sandbox.Jail([sys.executable, "-c", code], limits=sandbox.Limits(file_size=12345), unsafe=True,
+                      files={"f.txt": b"ok"}, stdout=subprocess.PIPE) as j:
+        assert j.wait(60) == 0
+        size, text, cwd = j._proc.stdout.read().decode().split()
+        scratch = j.scratch
+    assert (size, text, cwd) == ("12345", "ok", scratch) and not os.path.exists(scratch)
