@@ -39,11 +39,7 @@ from pathlib import Path
 
 from course_tools.grading import protocol as P
 
-try:   # G2's bubblewrap jail; the stand-in has the same interface
-    from course_tools.grading.sandbox import Jail, jail_available, private_loopback   # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until the sandbox branch is merged
-    from course_tools.grading._standin_jail import Jail, jail_available, private_loopback
-from course_tools.grading.sandbox import Limits
+from course_tools.grading.sandbox import CHECKOUT, Jail, Limits, jail_available, module_paths, private_loopback
 
 __all__ = ["StudentProcess", "grade_cells", "current_student", "TestTimeout", "main"]
 
@@ -60,20 +56,12 @@ def _stub_files() -> dict[str, bytes]:
             "_course_protocol.py": (_HERE / "protocol.py").read_bytes()}
 
 
-def _module_paths(names: list[str]) -> list[str]:
-    """Files or package folders of the modules to hide from S."""
-    import importlib.util
-
+def _hidden_paths(names: list[str]) -> list[str]:
+    """What S must not see: ``course_tools/grading/`` (tests' helpers, reference solutions, this
+    code) and the files of the modules the assessment hides."""
     out = [str(_HERE)]
     for name in names:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is None or not spec.origin:
-            continue
-        origin = Path(spec.origin)
-        out.append(str(origin.parent if origin.name == "__init__.py" else origin))
+        out += module_paths(name)
     return out
 
 
@@ -86,12 +74,12 @@ class StudentProcess:
         os.set_inheritable(c2s_r, True)
         os.set_inheritable(s2c_w, True)
         env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "PYTHONDONTWRITEBYTECODE": "1"}
+               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": CHECKOUT}
         if os.environ.get("COURSE_GRADE_DEBUG"):
             env["COURSE_GRADE_DEBUG"] = "1"
         argv = [sys.executable, "-s", "_course_stub.py", str(c2s_r), str(s2c_w), ",".join(hidden_modules)]
         try:
-            self.jail = Jail(argv, limits=limits, pass_fds=(c2s_r, s2c_w), hide_paths=_module_paths(hidden_modules),
+            self.jail = Jail(argv, limits=limits, pass_fds=(c2s_r, s2c_w), hide_paths=_hidden_paths(hidden_modules),
                              files=_stub_files(), env=env, unsafe=unsafe)
         finally:
             os.close(c2s_r)
