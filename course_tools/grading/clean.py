@@ -87,6 +87,7 @@ class StudentProcess:
         self.channel = P.Channel(s2c_r, c2s_w)
         self.peer = P.Peer(self.channel)
         self.peer.passthrough = (P.ChannelBroken, TestTimeout)
+        self.peer.strict = True
         self.dead = False
 
     def request(self, op: str, seconds: float, **args):
@@ -269,12 +270,20 @@ def grade_cells(request: dict) -> dict:
                 s = ensure()
                 if s is None:
                     continue
-                r = s.run_cell(cell["source"], min(limits.cell_timeout, max(0.1, left())))
+                seconds = min(limits.cell_timeout, max(0.1, left()))
+                r = s.run_cell(cell["source"], seconds)
                 if r["status"] == "ok":
                     ran_ok.append(cell["source"])
+                elif r["status"] == "timeout":
+                    warnings.append(f"{cell.get('label', 'a cell')}: still running after {seconds:g} s (an endless "
+                                    "loop, or waiting forever?); skipped, the cells after it were graded")
+                elif r["status"] == "died":
+                    warnings.append(f"{cell.get('label', 'a cell')}: ended the Python process (or broke its "
+                                    "channel to the grader); skipped, the cells after it were graded")
             elif cell["kind"] == "test":
                 if left() <= 1:
-                    results[str(i)] = {"status": "timeout", "message": "The notebook ran out of time before this test."}
+                    results[str(i)] = {"status": "timeout", "message": f"The notebook's {limits.notebook_timeout:g} s "
+                                                                       "time limit was reached before this test."}
                     continue
                 s = ensure()
                 t0 = time.monotonic()

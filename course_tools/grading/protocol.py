@@ -458,6 +458,10 @@ class Peer:
         self.extra_ops: dict = {}
         self.exports_allowed = exports_allowed
         self.passthrough: tuple = (ChannelBroken,)   # never sent to the peer (C adds its test timeout)
+        # strict (C's side): the peer may only read public attributes (no leading underscore) of the
+        # objects we exported, never set one, never ask for a repr: a handle to a test's fake must not
+        # lead to its class, its module's globals, builtins or anything that runs code here
+        self.strict = False
 
     # -- our objects
     def export(self, obj) -> list:
@@ -491,7 +495,21 @@ class Peer:
         return p
 
     def enc(self, value):
-        return encode(value, self.export if self.exports_allowed else None, self.own)
+        try:
+            return encode(value, self.export if self.exports_allowed else None, self.own)
+        except ProtocolError:
+            if not self.exports_allowed:
+                raise
+            hid, kind = self.export(value)      # too big or too deep to be data: it stays here, as a handle
+            return ["h", hid, kind]
+
+    def _name(self, msg: dict, key: str = "name") -> str:
+        name = msg.get(key)
+        if type(name) is not str or not name.isidentifier():
+            raise ProtocolError("bad attribute name")
+        if self.strict and name.startswith("_"):
+            raise AttributeError(f"attribute {name[:40]!r} is not available")
+        return name
 
     def dec(self, data):
         return decode(data, self.proxy, self.mine)
@@ -560,15 +578,11 @@ class Peer:
             return None
         obj = self.mine(msg.get("h"))
         if op == "getattr":
-            name = msg.get("name")
-            if type(name) is not str:
-                raise ProtocolError("bad attribute name")
-            return getattr(obj, name)
+            return getattr(obj, self._name(msg))
         if op == "setattr":
-            name = msg.get("name")
-            if type(name) is not str:
-                raise ProtocolError("bad attribute name")
-            setattr(obj, name, self.dec(msg.get("value")))
+            if self.strict:
+                raise AttributeError("attributes of test objects cannot be set")
+            setattr(obj, self._name(msg), self.dec(msg.get("value")))
             return None
         if op in ("call", "callmethod"):
             args = self.dec(msg.get("args"))
@@ -576,10 +590,7 @@ class Peer:
             if type(args) is not tuple or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
                 raise ProtocolError("bad arguments")
             if op == "callmethod":
-                name = msg.get("name")
-                if type(name) is not str:
-                    raise ProtocolError("bad method name")
-                obj = getattr(obj, name)
+                obj = getattr(obj, self._name(msg))
             return obj(*args, **kwargs)
         if op == "batch":
             calls = self.dec(msg.get("calls"))
@@ -587,13 +598,13 @@ class Peer:
                 raise ProtocolError("bad batch")
             out = []
             for c in calls:
-                if type(c) is not tuple or len(c) != 3 or type(c[0]) is not str:
+                if type(c) is not tuple or len(c) != 3 or type(c[1]) is not tuple or type(c[2]) is not dict:
                     raise ProtocolError("bad batch entry")
-                out.append(getattr(obj, c[0])(*c[1], **c[2]))
+                out.append(getattr(obj, self._name({"name": c[0]}))(*c[1], **c[2]))
             return out
         if op == "repeat":      # scaling measurements: obj.<name>(i) or (i, i) for i in range(start, stop)
-            name, start, stop, arity = msg.get("name"), msg.get("start"), msg.get("stop"), msg.get("arity")
-            if (type(name) is not str or type(start) is not int or type(stop) is not int or arity not in (1, 2)
+            name, start, stop, arity = self._name(msg), msg.get("start"), msg.get("stop"), msg.get("arity")
+            if (type(start) is not int or type(stop) is not int or arity not in (1, 2)
                     or not 0 <= stop - start <= 2_000_000):
                 raise ProtocolError("bad repeat")
             method = getattr(obj, name)
@@ -631,6 +642,8 @@ class Peer:
         if op == "contains":
             return self.dec(msg.get("key")) in obj
         if op == "repr":
+            if self.strict:
+                return "<test object>"
             text = repr(obj)
             return str(text)[:MAX_TEXT] if type(text) is str else "<object>"
         raise ProtocolError(f"unknown operation {str(op)[:30]!r}")
