@@ -67,7 +67,9 @@ def _with_pdeathsig(cmd: list[str]) -> list[str]:
 
 
 def worker_command(python: str = sys.executable) -> list[str]:
-    return [python, "-m", "course_tools.grading.clean"]
+    # not `-m`: the module must be imported under its own name (reference checkers import it to find
+    # the student process of the running test)
+    return [python, "-c", "import sys; from course_tools.grading.clean import main; sys.exit(main())"]
 
 
 class Worker:

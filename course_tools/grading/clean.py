@@ -170,6 +170,16 @@ def run_test(cell: dict, base_imports: str, sp: StudentProcess | None, seconds: 
              student_code: list[str] | None = None) -> dict:
     """Compile and run one test cell (source text) here; student names fetched from S now.
     ``student_code``: the text of the student's cells before it (for static checks)."""
+    try:
+        return _run_test(cell, base_imports, sp, seconds, student_code)
+    except TestTimeout:       # the watchdog fires once; if it fires while a verdict was being made
+        if sp is not None:
+            sp.kill()
+        return {"status": "timeout", "message": f"The test did not finish within {seconds:g} s."}
+
+
+def _run_test(cell: dict, base_imports: str, sp: StudentProcess | None, seconds: float,
+              student_code: list[str] | None) -> dict:
     from course_tools.grading import checks
 
     checks._STUDENT_CODE[0] = list(student_code or [])

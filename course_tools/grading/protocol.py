@@ -205,9 +205,13 @@ def encode(value, export=None, own=None, *, budget: list | None = None, depth: i
         return ["f", float.__repr__(value)]
     if t is str:
         budget[0] -= len(value) >> 6
+        if budget[0] < 0:
+            raise ProtocolError("value too large")
         return ["s", value]
     if t is bytes:
         budget[0] -= len(value) >> 5
+        if budget[0] < 0:
+            raise ProtocolError("value too large")
         return ["y", bytes.hex(value)]
     if t in _SEQ:
         items = [encode(x, export, own, budget=budget, depth=depth + 1) for x in t.__iter__(value)]
@@ -549,8 +553,10 @@ class Peer:
         rid = msg.get("id")
         if type(rid) is not int:
             self.ch._fail("the peer sent a malformed request")
+        result = None
         try:
-            reply = {"re": rid, "ok": self.enc(self.handle(msg))}
+            result = self.handle(msg)
+            reply = {"re": rid, "ok": self.enc(result)}
         except self.passthrough:
             raise
         except _Stop as stop:
@@ -560,7 +566,14 @@ class Peer:
                 reply = {"re": rid, "exc": exception_to_wire(exc)}
         except BaseException as exc:     # an exception of the served code crosses by name only
             reply = {"re": rid, "exc": exception_to_wire(exc)}
-        self.ch.send(reply, self.deadline)
+        try:
+            self.ch.send(reply, self.deadline)
+        except ProtocolError:        # too big for one frame (nothing was written): send a handle instead
+            if "ok" in reply and self.exports_allowed:
+                hid, kind = self.export(result)
+                self.ch.send({"re": rid, "ok": ["h", hid, kind]}, self.deadline)
+            else:
+                self.ch.send({"re": rid, "exc": ["builtins", "ValueError", "reply too large"]}, self.deadline)
 
     def serve_forever(self) -> None:
         while True:

@@ -75,7 +75,7 @@ def compare_with_reference(cls: Callable[..., Any], *, seeds=(1, 2, 3), n_ops: i
                 _fail(question, f"len() was {got!r} where an LRU cache of capacity {capacity} holds {want}.")
 
 
-def _cpu_per_op(make: Callable[[int], Any], capacity: int, ops: int, repeats: int, budget: float = 1.5) -> float:
+def _cpu_per_op(make: Callable[[int], Any], capacity: int, ops: int, repeats: int, budget: float = 0.4) -> float:
     """Best-of-``repeats`` CPU seconds per operation of a cache holding ``capacity`` entries: puts of
     new keys (each evicts the least recently used entry), then gets of the most recent keys, in
     chunks until ``ops`` of each or ``budget`` CPU seconds (a scan makes that happen early). A
@@ -86,11 +86,12 @@ def _cpu_per_op(make: Callable[[int], Any], capacity: int, ops: int, repeats: in
     from course_tools.grading.clean import current_student
 
     best = float("inf")
-    chunk = 2_000
     for _ in range(repeats):
         cache = make(capacity)
         remote = hasattr(type(cache), "_repeat")
         student = current_student() if remote else None
+        if remote and student is None:
+            raise RuntimeError("a student's cache can only be measured while grading")
         clock = student.cpu_seconds if student is not None else time.process_time
 
         def loop(name: str, start: int, stop: int, arity: int) -> None:
@@ -102,13 +103,15 @@ def _cpu_per_op(make: Callable[[int], Any], capacity: int, ops: int, repeats: in
                     method(i) if arity == 1 else method(i, i)
 
         loop("put", 0, capacity, 2)                      # fill: not measured
-        done, t0 = 0, clock()
-        for start in range(capacity, capacity + ops, chunk):
+        done, t0, chunk, start = 0, clock(), 64, capacity
+        while done < 2 * ops and clock() - t0 <= budget:   # chunks double while cheap: few round trips
+            c0 = clock()
             loop("put", start, start + chunk, 2)
-            loop("get", start, start + min(chunk, capacity), 1)
+            loop("get", start + chunk - min(chunk, capacity), start + chunk, 1)
             done += chunk + min(chunk, capacity)
-            if clock() - t0 > budget:
-                break
+            start += chunk
+            if clock() - c0 < 0.05:
+                chunk = min(chunk * 2, 20_000)
         best = min(best, (clock() - t0) / done)
         if remote:
             cache._release()
@@ -121,19 +124,22 @@ def check_constant_time(cls: Callable[..., Any], *, question: object = "?", smal
     """get/put must cost about the same per operation at 1,000 and at 100,000 entries (CPU time,
     best of 3), and at 100,000 entries no more than a generous multiple of the reference LRU's cost
     measured the same way (so that slowing the small case down cannot hide a scan)."""
-    mine_small = _cpu_per_op(cls, small, ops, repeats)
-    mine_large = _cpu_per_op(cls, large, ops, repeats)
+    hint = ("Hint: a dict plus an order that can move an entry in O(1), like collections.OrderedDict or a "
+            "doubly linked list.")
     ref_large = _cpu_per_op(_ReferenceLRU, large, ops, repeats)
-    if mine_large > 25 * ref_large + 2e-6:
+    limit = 25 * ref_large + 2e-6
+    mine_large = _cpu_per_op(cls, large, ops, 1)          # one run first: a scan shows at once
+    if mine_large <= 4 * limit:
+        mine_large = min(mine_large, _cpu_per_op(cls, large, ops, repeats - 1)) if repeats > 1 else mine_large
+    if mine_large > limit:
         _fail(question, f"at {large:,} entries each get/put took about {mine_large * 1e6:.0f} µs of CPU, far more "
                         f"than an O(1) design (about {ref_large * 1e6:.1f} µs here): does eviction or a get scan the "
-                        "entries (list.pop(0), list.remove, min(...))? Hint: a dict plus an order that can move an "
-                        "entry in O(1), like collections.OrderedDict or a doubly linked list.")
+                        f"entries (list.pop(0), list.remove, min(...))? {hint}")
+    mine_small = _cpu_per_op(cls, small, ops, repeats)
     if mine_large > 5 * max(mine_small, ref_large):
         _fail(question, f"each get/put cost about {mine_small * 1e6:.1f} µs at {small:,} entries but "
                         f"{mine_large * 1e6:.1f} µs at {large:,}: the cost grows with the number of entries, so "
-                        "something scans them. Hint: a dict plus an order that can move an entry in O(1), like "
-                        "collections.OrderedDict or a doubly linked list.")
+                        f"something scans them. {hint}")
 
 
 def check_ttl(cls: Callable[..., Any], *, question: object = "?") -> None:

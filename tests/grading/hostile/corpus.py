@@ -422,10 +422,11 @@ def eq_always_true(course: Path):
     return dump(nb)
 
 
-@case("graded", 2, {"q1_test": "passed", "q2_test": "passed", "q3_test": "failed"})
+@case("graded", 2, {"q1_test": "passed", "q2_test": "passed", "q3_test": "error"})
 def forges_verdict_from_inside_the_test(course: Path):
     """A wrong function that, when the test calls it, walks frames it stashed earlier, tries every
-    introspection tool for the nonce, reads every fd, and writes 'passed' verdicts on every fd."""
+    introspection tool for a secret, reads every fd, and writes 'passed' verdicts on every fd: the
+    clean process sees garbage on the channel and ends that test as an error (no points)."""
     nb = student_nb()
     nb["cells"].insert(1, code_cell("import sys\nSTASH = [sys._getframe()]\ntry:\n    1/0\n"
                                     "except ZeroDivisionError as e:\n    STASH.append(e.__traceback__.tb_frame)"))
