@@ -74,7 +74,8 @@ class StudentProcess:
         os.set_inheritable(c2s_r, True)
         os.set_inheritable(s2c_w, True)
         env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": CHECKOUT}
+               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": CHECKOUT,
+               "COURSE_STUDENT": "1"}
         if os.environ.get("COURSE_GRADE_DEBUG"):
             env["COURSE_GRADE_DEBUG"] = "1"
         argv = [sys.executable, "-s", "_course_stub.py", str(c2s_r), str(s2c_w), ",".join(hidden_modules)]

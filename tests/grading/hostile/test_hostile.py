@@ -51,7 +51,17 @@ def require_jail() -> None:
 
 
 def _jailed_pids() -> list[int]:
-    return pids_of_uid_range(JAIL_UID_BASE, UID_BASE)
+    """Student processes (of any jail uid) still alive: the stub, or anything a student started."""
+    out = []
+    for pid in pids_of_uid_range(JAIL_UID_BASE, UID_BASE):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if b"_course_stub" in env or b"COURSE_STUDENT=1" in env:   # ours, not another test's jail
+            out.append(pid)
+    return out
 
 
 @pytest.fixture(scope="module")
