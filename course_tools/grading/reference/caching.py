@@ -120,9 +120,9 @@ def _cpu_per_op(make: Callable[[int], Any], capacity: int, ops: int, repeats: in
 
 
 def check_constant_time(cls: Callable[..., Any], *, question: object = "?", small: int = 1_000,
-                        large: int = 100_000, ops: int = 100_000, repeats: int = 3) -> None:
-    """get/put must cost about the same per operation at 1,000 and at 100,000 entries (CPU time,
-    best of 3), and at 100,000 entries no more than a generous multiple of the reference LRU's cost
+                        large: int = 60_000, ops: int = 30_000, repeats: int = 3) -> None:
+    """get/put must cost about the same per operation at 1,000 and at 60,000 entries (CPU time,
+    best of 3), and at 60,000 entries no more than a generous multiple of the reference LRU's cost
     measured the same way (so that slowing the small case down cannot hide a scan)."""
     hint = ("Hint: a dict plus an order that can move an entry in O(1), like collections.OrderedDict or a "
             "doubly linked list.")
