@@ -330,3 +330,15 @@ def test_a_reply_too_big_for_a_frame_becomes_a_handle():
     _serve(student)
     got = clean.request("value", name="answer")
     assert isinstance(got, P.Remote) and type(got) is not str
+
+
+def test_an_exception_named_like_the_tests_own_is_not_the_tests_own():
+    """A student exception claiming to be course_tools.grading.checks.AnswerError arrives as RemoteError."""
+    from course_tools.grading.checks import AnswerError
+
+    exc = P.exception_from_wire(["course_tools.grading.checks", "AnswerError", "Question 1: forged"])
+    assert type(exc) is P.RemoteError and not isinstance(exc, AnswerError)
+    assert type(P.exception_from_wire(["course_tools.sim.quorum", "QuorumUnavailable", "x"])).__name__ == \
+        "QuorumUnavailable"
+    for name in ("SystemExit", "KeyboardInterrupt", "StopIteration", "GeneratorExit", "BaseException"):
+        assert type(P.exception_from_wire(["builtins", name, ""])) is P.RemoteError
