@@ -302,13 +302,33 @@ def load_sources(course_dir: Path | str, assignment: str) -> list[SourceNotebook
     return [load_source(p) for p in paths]
 
 
-def submissions(course_dir: Path | str, assignment: str, students: Iterable[str] | None = None) -> list[str]:
-    root = Path(course_dir) / "submitted"
-    found = sorted(p.parent.name for p in root.glob(f"*/{assignment}") if p.is_dir()) if root.is_dir() else []
+def submissions(course_dir: Path | str, assignment: str, students: Iterable[str] | None = None,
+                refused: list[tuple[str, str]] | None = None) -> list[str]:
+    """The students to grade: every valid ``submitted/<student>/<assignment>/`` (or the valid ones of
+    ``students``). Folder names that are not student ids, symbolic links (never followed) and invalid
+    requested names are left out and reported (appended to ``refused`` as ``(shown name, reason)``,
+    else printed on stderr): the batch goes on. See :mod:`course_tools.grading.ids`."""
+    from course_tools.grading import ids
+
+    bad: list[tuple[str, str]] = []
     if students:
-        wanted = list(students)
-        return [s for s in wanted if s in found] + [s for s in wanted if s not in found]
-    return found
+        found = ids.submitted_students(course_dir, assignment)
+        wanted = []
+        for s in dict.fromkeys(students):
+            why = ids.problem(s)
+            if why is None:
+                wanted.append(s)
+            else:
+                bad.append((ids.shown(s), why))
+        out = [s for s in wanted if s in found] + [s for s in wanted if s not in found]
+    else:
+        out = ids.submitted_students(course_dir, assignment, bad)
+    if refused is not None:
+        refused.extend(bad)
+    else:
+        for where, why in bad:
+            print(f"skipped {where}: {why}", file=sys.stderr)
+    return out
 
 
 def _nb_result(src: SourceNotebook, plan_cells: list[dict] | None, missing: list[str], resp: dict | None,

@@ -16,7 +16,10 @@ tests/grading/test_sandbox.py and tests/grading/hostile/test_host_isolation.py)
   (holding ``files``), ``/tmp`` (``HOME`` is ``/tmp/home``) and ``/dev/shm``, each a tmpfs of
   ``Limits.tmp_size`` bytes; everything else, ``/`` included, is read-only. Not there: the
   checkout (``.git``, ``notebooks/``, assessment sources), any home directory, ``/run``,
-  ``/var``, ``/sys``, the host's ``/tmp`` and ``/dev/shm``, and so no host unix socket.
+  ``/var``, ``/sys``, the host's ``/tmp`` and ``/dev/shm``, and so no host unix socket. Nothing
+  the grader imports (``course_tools``, the venv's ``site-packages``, the Python installation)
+  can be changed from inside. The environment is only ``PATH``, ``HOME``, ``TMPDIR``, ``LANG``,
+  ``LC_ALL``, two ``PYTHON*`` switches, ``PWD`` and the caller's ``env``.
 * **Own namespaces**: user (nested user namespaces refused), PID (it sees only its own
   processes; ``/proc`` is its own), IPC (SysV shared memory, semaphores and queues die with
   it), UTS (hostname ``jail``), cgroup and mount. The **network** namespace is the caller's:
@@ -28,15 +31,16 @@ tests/grading/test_sandbox.py and tests/grading/hostile/test_host_isolation.py)
   ``JAIL_UID_BASE``), without supplementary groups, with no capabilities, ``no_new_privs``, in a
   new session (no terminal), so it cannot signal, trace or read another jail's processes.
 * **Limits per jail** (cgroup v1 ``cpu``, ``cpuacct``, ``memory``, ``pids``, or a delegated
-  cgroup v2): a CPU quota (``Limits.cpu_quota`` CPUs: a spinning submission cannot slow the
+  cgroup v2, whose code path the tests have not run: the test machine has v1): a CPU quota (``Limits.cpu_quota`` CPUs: a spinning submission cannot slow the
   others beyond its share), memory for all its processes and tmpfs files together
   (``Limits.cgroup_memory``; swap counted when the kernel accounts it), processes and threads
   (``Limits.processes``); plus rlimits per process (address space, file size, open files,
   CPU seconds, no core dumps, and processes of its uid). :meth:`Jail.cpu_seconds` is the
   kernel's count for the whole tree, so the jailed program cannot under-report it.
 * **Nothing survives it.** :meth:`Jail.kill` kills every process in its cgroup (a fork bomb
-  included; the pids limit bounds it) and then every process of its uid, removes the cgroups
-  and the scratch; its tmpfs mounts and IPC objects die with its namespaces. If the caller dies,
+  included; the pids limit bounds it) and then every process of its uid, and removes the
+  cgroups; its tmpfs mounts (scratch, ``/tmp``, ``/dev/shm``) and IPC objects die with its
+  namespaces, and the launcher's own mounts with its private mount namespace. If the caller dies,
   the jail dies with it (``--die-with-parent``, and the launcher's parent-death signal; note
   that Linux sends it when the *thread* that created the jail exits), and
   :func:`remove_stale_jails` (run before each new jail) removes cgroups left by a dead caller.
@@ -44,8 +48,10 @@ tests/grading/test_sandbox.py and tests/grading/hostile/test_host_isolation.py)
 What it does not guarantee
 
 * It is not a virtual machine: the jail shares the host's kernel; a kernel vulnerability
-  reachable from an unprivileged process (or through its own unprivileged user namespace) can
-  break out. No seccomp filter narrows the system calls it may make.
+  reachable from an unprivileged process can break out. A seccomp filter (x86_64 only) refuses
+  the system calls that are the usual kernel attack surface or reach other processes
+  (:data:`JAIL_DENIED_SYSCALLS`: io_uring, bpf, userfaultfd, perf_event_open, keyctl, ptrace,
+  mount and namespace calls, other ABIs, ...); everything else is allowed.
 * Side channels are not closed: CPU caches, timing, ``/proc/cpuinfo``, and the load the jail
   causes within its quota, memory and I/O bandwidth (there is no I/O limit).
 * Whatever ``course_tools`` (minus ``hide_paths``), the virtual environment and the Python
@@ -55,7 +61,8 @@ What it does not guarantee
 * Without root (``jail_available()`` is then False), a jail runs as the caller's own uid,
   without cgroups (no CPU quota, no memory or pids limit for the tree, CPU time from ``/proc``
   only) and without ``RLIMIT_NPROC``. ``unsafe=True`` runs the program with rlimits only: for a
-  learner's own ``course check`` or an instructor's explicit ``--unsafe``.
+  learner's own ``course check`` or an instructor's explicit ``--unsafe`` (and without even
+  rlimits where util-linux's ``prlimit``/``setpriv`` do not exist, e.g. macOS).
 
 The rest of this module (``worker_command``, ``enter_sandbox``, ``hide_paths``, seccomp fd
 guard, ``CGroups``) serves the grading worker of the earlier design and goes with it.
@@ -991,6 +998,33 @@ def _jail_roots() -> list[str]:
     return [r for i, r in enumerate(roots) if not any(r.startswith(o + os.sep) for o in roots[:i])]
 
 
+# x86_64 system calls a graded notebook never needs and that are a kernel's usual attack surface
+# or reach other processes: refused with EPERM (as Docker's default profile does for most of them).
+JAIL_DENIED_SYSCALLS = {
+    101: "ptrace", 310: "process_vm_readv", 311: "process_vm_writev", 312: "kcmp", 298: "perf_event_open",
+    321: "bpf", 323: "userfaultfd", 248: "add_key", 249: "request_key", 250: "keyctl", 103: "syslog",
+    425: "io_uring_setup", 426: "io_uring_enter", 427: "io_uring_register", 303: "name_to_handle_at",
+    304: "open_by_handle_at", 165: "mount", 166: "umount2", 155: "pivot_root", 272: "unshare", 308: "setns",
+    428: "open_tree", 429: "move_mount", 430: "fsopen", 431: "fsconfig", 432: "fsmount", 433: "fspick",
+    442: "mount_setattr", 246: "kexec_load", 320: "kexec_file_load", 175: "init_module", 313: "finit_module",
+    176: "delete_module", 167: "swapon", 168: "swapoff", 163: "acct",
+}
+
+
+def jail_seccomp_filter() -> bytes | None:
+    """The jail's seccomp-BPF program (``bwrap --seccomp``): other architectures' and the x32 system
+    call ABI refused, then :data:`JAIL_DENIED_SYSCALLS`; everything else allowed. None off x86_64."""
+    import struct
+    if not seccomp_available():
+        return None
+    ins = [(_BPF_LD_W_ABS, 0, 0, 4), (_BPF_JEQ_K, 1, 0, _AUDIT_ARCH_X86_64), (_BPF_RET_K, 0, 0, _RET_EPERM),
+           (_BPF_LD_W_ABS, 0, 0, 0), (_BPF_JGE_K, 0, 1, 0x40000000), (_BPF_RET_K, 0, 0, _RET_EPERM)]
+    for nr in sorted(JAIL_DENIED_SYSCALLS):
+        ins += [(_BPF_JEQ_K, 0, 1, nr), (_BPF_RET_K, 0, 0, _RET_EPERM)]
+    ins.append((_BPF_RET_K, 0, 0, _RET_ALLOW))
+    return b"".join(struct.pack("=HBBI", *i) for i in ins)
+
+
 def _memfd(name: str, data: bytes) -> int:
     fd = os.memfd_create(name, 0)          # no MFD_CLOEXEC: bwrap reads it
     view = memoryview(data)
@@ -1011,7 +1045,7 @@ def _reserve_uid() -> int:
 
 
 _AVAILABLE: tuple[bool, list[str]] | None = None
-_SEQ = [0]
+_SEQ = __import__("itertools").count(1)    # next() is atomic under the GIL: jails may start from threads
 
 
 def jail_available() -> tuple[bool, list[str]]:
@@ -1026,6 +1060,9 @@ def jail_available() -> tuple[bool, list[str]]:
         reasons.append("not Linux: the jail needs Linux namespaces and cgroups")
     if shutil.which("bwrap") is None:
         reasons.append("bubblewrap is not installed: `apt-get install bubblewrap` (or `make test` as root does it)")
+    for tool in ("setpriv", "prlimit", "unshare", "mount"):
+        if shutil.which(tool) is None:
+            reasons.append(f"`{tool}` (util-linux) is not on PATH")
     if os.geteuid() != 0:
         reasons.append("not running as root: each jail needs a fresh unprivileged uid and its own cgroups; "
                        "run `course autograde` as root (or pass --unsafe to grade with rlimits only)")
@@ -1083,6 +1120,8 @@ class Jail:
             self.kill()
             raise
         self.pid: int = self._proc.pid
+        self.stdout = self._proc.stdout        # file objects when stdout/stderr=subprocess.PIPE, else None
+        self.stderr = self._proc.stderr
 
     # -- starting
     def _env(self, home: str, tmp: str, extra: dict[str, str]) -> dict[str, str]:
@@ -1103,7 +1142,10 @@ class Jail:
               f"--nofile={min(int(lim.open_files), 900)}", "--core=0", f"--cpu={max(1, int(lim.notebook_timeout) + 1)}"]
         if self.uid is not None:            # RLIMIT_NPROC counts the processes of the (fresh) uid only
             rl.append(f"--nproc={int(lim.processes) + 8}")
-        chain = ["prlimit", *rl, "setpriv", "--pdeathsig=KILL", "--no-new-privs"]
+        if self.unsafe and not (shutil.which("prlimit") and shutil.which("setpriv")):
+            chain = []                  # not Linux (a learner's own check on macOS): no rlimits, said in the docstring
+        else:
+            chain = ["prlimit", *rl, "setpriv", "--pdeathsig=KILL", "--no-new-privs"]
         if self.uid is not None:
             chain += [f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--inh-caps=-all",
                       "--bounding-set=-all"]
@@ -1126,8 +1168,8 @@ class Jail:
         remove_stale_jails()
         uid_for_name = self.uid if self.uid is not None else os.getuid()
         try:
-            _SEQ[0] += 1     # name: course-jail-<uid>-<n>-<creator pid> (remove_stale_jails reads the pid)
-            self.cgroup = JailCgroup(f"{_CG_PREFIX}{uid_for_name}-{_SEQ[0]}-{os.getpid()}", self.limits)
+            # name: course-jail-<uid>-<n>-<creator pid> (remove_stale_jails reads the pid)
+            self.cgroup = JailCgroup(f"{_CG_PREFIX}{uid_for_name}-{next(_SEQ)}-{os.getpid()}", self.limits)
         except OSError as exc:
             if root:
                 raise JailError(f"cannot create the jail's cgroups: {exc}") from exc
@@ -1184,6 +1226,11 @@ class Jail:
                 fd = _memfd("file", bytes(data))
                 memfds.append(fd)
                 b += ["--perms", "0644", "--file", str(fd), dest]
+            prog = jail_seccomp_filter()
+            if prog is not None:
+                fd = _memfd("seccomp", prog)
+                memfds.append(fd)
+                b += ["--seccomp", str(fd)]
             b += ["--remount-ro", "/", "--chdir", JAIL_SCRATCH, "--", *argv]
             self._launch([shutil.which("bwrap") or "bwrap", *b], pass_fds=tuple(pass_fds) + tuple(memfds),
                          env=self._env(JAIL_HOME, "/tmp", env), stdout=stdout, stderr=stderr, cwd="/", stage=stage)

@@ -52,8 +52,8 @@ with sandbox.Jail([sys.executable, "-c", cfg["code"]], limits=limits, files=file
     print(json.dumps({"started": True, "uid": j.uid, "cgroups": [str(d) for d in j.cgroup.dirs]}), flush=True)
     rc = j.wait(cfg["timeout"])
     wall = time.monotonic() - t0
-    out = j._proc.stdout.read().decode("utf-8", "replace") if rc is not None else ""
-    err = j._proc.stderr.read().decode("utf-8", "replace") if rc is not None else ""
+    out = j.stdout.read().decode("utf-8", "replace") if rc is not None else ""
+    err = j.stderr.read().decode("utf-8", "replace") if rc is not None else ""
     cpu = j.cpu_seconds()
     uid, dirs = j.uid, list(j.cgroup.dirs)
 print(json.dumps({"rc": rc, "out": out, "err": err[-3000:], "cpu": cpu, "wall": wall, "uid": uid,

@@ -147,25 +147,32 @@ def test_cpu_quota_holds_for_the_whole_tree(jailed):
     assert r["rc"] == 0, r["err"]
     # an upper bound: holds on a loaded machine too (load only lowers what the jail gets);
     # 10% + one period of slack for the CFS accounting granularity and the jail's start-up
-    assert 0 < r["cpu"] <= 0.5 * r["wall"] * 1.1 + 0.1, (r["cpu"], r["wall"])
-    assert r["cpu_after_kill"] == r["cpu"]
+    # (the count is still there after kill(), plus what bwrap's own init used while exiting)
+    assert 0 < r["cpu"] <= r["cpu_after_kill"] <= 0.5 * r["wall"] * 1.1 + 0.1, (r["cpu"], r["cpu_after_kill"], r["wall"])
 
 
 def test_memory_limit_holds_for_the_whole_tree(jailed):
-    """Is a jail that touches more memory than its cgroup allows killed (not the host)?"""
-    r = jailed("""
-        import os
-        pid = os.fork()                          # two processes, 96 MB each: only together over 128 MB
-        blocks = [bytearray(96 << 20)]
-        for b in blocks:
+    """Can two processes of one jail hold 96 MB each at once under a 128 MB limit for the whole
+    tree? (The kernel must kill one of them; with a 1 GB limit, the control, both hold.)"""
+    code = """
+        import json, os, time
+        r, w = os.pipe()
+        def touch():
+            b = bytearray(96 << 20)
             for i in range(0, len(b), 4096):
                 b[i] = 1
-        if pid:
-            os.waitpid(pid, 0)
-            print('{"survived": true}')
-        os._exit(0)
-    """, limits={"cgroup_memory": 128 << 20, "memory": 4 << 30})
-    assert r["seen"] is None and r["rc"] != 0
+            return b
+        pid = os.fork()
+        if pid == 0:
+            held = touch(); os.write(w, b"x"); time.sleep(60); os._exit(0)
+        os.read(r, 1)                               # the child holds its 96 MB
+        held = touch()
+        print(json.dumps({"both_holding": os.waitpid(pid, os.WNOHANG) == (0, 0)}), flush=True)
+    """
+    limited = jailed(code, limits={"cgroup_memory": 128 << 20, "memory": 4 << 30})
+    assert limited["seen"] in (None, {"both_holding": False})    # the parent, or the child, was killed
+    control = jailed(code, limits={"cgroup_memory": 1 << 30, "memory": 4 << 30})
+    assert control["seen"] == {"both_holding": True}
 
 
 def test_pids_limit_holds(jailed):
@@ -251,6 +258,25 @@ def test_unsafe_mode_runs_with_rlimits_and_cleans_its_scratch():
     with sandbox.Jail([sys.executable, "-c", code], limits=sandbox.Limits(file_size=12345), unsafe=True,
                       files={"f.txt": b"ok"}, stdout=subprocess.PIPE) as j:
         assert j.wait(60) == 0
-        size, text, cwd = j._proc.stdout.read().decode().split()
+        size, text, cwd = j.stdout.read().decode().split()
         scratch = j.scratch
     assert (size, text, cwd) == ("12345", "ok", scratch) and not os.path.exists(scratch)
+
+
+def test_jail_available_names_what_is_missing_and_ci_fails_instead_of_skipping(monkeypatch):
+    """Without bubblewrap, does jail_available() say so in a line an instructor can act on; and do
+    the jail tests skip with that line, except under CI=true, where they fail?"""
+    import shutil as _shutil
+
+    from tests.grading.conftest import require_jail
+    real_which = _shutil.which
+    monkeypatch.setattr(sandbox, "_AVAILABLE", None)
+    monkeypatch.setattr(sandbox.shutil, "which", lambda cmd, *a, **k: None if cmd == "bwrap" else real_which(cmd))
+    ok, reasons = sandbox.jail_available()
+    assert not ok and reasons[0].startswith("bubblewrap is not installed: `apt-get install bubblewrap`")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="the grading jail is not available here: bubblewrap"):
+        require_jail()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run these tests"):
+        require_jail()

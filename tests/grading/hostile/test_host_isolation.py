@@ -154,3 +154,67 @@ print(json.dumps({"pids": pids, "me": os.getpid(), "signal": sig}))
     seen = r["seen"]
     assert seen["pids"] == [1, seen["me"]] and seen["signal"] in ("ProcessLookupError", "PermissionError")
 
+
+
+def test_code_the_grader_imports_cannot_be_changed(jailed):
+    """Can a jailed program change what the grader itself imports afterwards: course_tools, a
+    .pth file in the venv's site-packages (run at every interpreter start), the Python
+    installation? Every write must fail (EROFS, or EACCES where the file's own mode is checked
+    first), and the host's files stay as they were."""
+    import site
+    import sys
+    course_tools = str(CHECKOUT / "course_tools")
+    site_packages = site.getsitepackages()[0]
+    targets = [f"{course_tools}/__init__.py", f"{course_tools}/evil.py", f"{course_tools}/sim/evil.py",
+               f"{site_packages}/evil.pth", f"{os.path.realpath(sys.base_prefix)}/lib/evil.py"]
+    before = (CHECKOUT / "course_tools" / "__init__.py").read_bytes()
+    r = jailed(f"TARGETS = {targets!r}\n" + """
+import json, os
+seen = {}
+for t in TARGETS:
+    try:
+        with open(t, "a") as f:
+            f.write("import os; os.system('id')\\n")
+        seen[t] = "written"
+    except OSError as e:
+        seen[t] = e.errno
+print(json.dumps(seen))
+""", hide=["course_tools/sim/caches.py"])                 # a split directory (sim/) is read-only too
+    assert set(r["seen"]) == set(targets) and set(r["seen"].values()) <= {13, 30}     # EACCES, EROFS
+    assert (CHECKOUT / "course_tools" / "__init__.py").read_bytes() == before
+    assert not [t for t in targets[1:] if os.path.exists(t)]
+
+
+def test_kernel_attack_surface_syscalls_are_refused(jailed):
+    """Are io_uring, bpf, userfaultfd, perf_event_open, keyctl, ptrace, unshare and mount refused
+    with EPERM inside the jail (seccomp), while ordinary work (files, sockets, threads) goes on?"""
+    if not sandbox.seccomp_available():
+        pytest.skip("the jail's seccomp filter is for x86_64")
+    r = jailed("""
+import ctypes, json, os, socket, threading
+libc = ctypes.CDLL(None, use_errno=True)
+calls = {"io_uring_setup": (425, 1, 0), "bpf": (321, 0, 0, 0), "userfaultfd": (323, 0), "keyctl": (250, 0, 0),
+         "perf_event_open": (298, 0, 0, -1, -1, 0), "ptrace": (101, 0, 0, 0, 0), "unshare": (272, 0x20000),
+         "mount": (165, 0, 0, 0, 0, 0), "process_vm_readv": (310, 1, 0, 0, 0, 0, 0)}
+seen = {}
+for name, args in calls.items():
+    ctypes.set_errno(0)
+    rc = libc.syscall(*args)
+    seen[name] = ctypes.get_errno() if rc == -1 else "allowed"
+t = threading.Thread(target=lambda: None); t.start(); t.join()
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.close()
+open("f", "w").write("ok")
+seen["ordinary"] = open("f").read()
+print(json.dumps(seen))
+""")
+    assert r["seen"] == {**{k: 1 for k in ("io_uring_setup", "bpf", "userfaultfd", "keyctl", "perf_event_open",
+                                          "ptrace", "unshare", "mount", "process_vm_readv")}, "ordinary": "ok"}
+
+
+def test_the_graders_environment_does_not_leak(jailed, monkeypatch):
+    """Does a jailed program see only its minimal environment, not the grader's variables
+    (tokens, COURSE_REDIS_URL, ...)?"""
+    monkeypatch.setenv("COURSE_TEST_SECRET", "s3cr3t")          # inherited by the runner, the jail's creator
+    r = jailed("import json, os; print(json.dumps(sorted(os.environ)))")
+    assert set(r["seen"]) <= {"PATH", "PWD", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONDONTWRITEBYTECODE",
+                              "PYTHONNOUSERSITE"}
