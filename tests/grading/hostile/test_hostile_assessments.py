@@ -6,7 +6,8 @@ the per-test statuses listed. Cases: a thin wrapper around the course's own ``LR
 module is hidden from the student's process, ``metadata.course.hidden_modules``), the same via
 ``exec`` of its source file, values whose ``!=`` is always False, O(n) evictions (with and
 without slowing the small case down to flatten the scaling), and an answer that tries to escape
-through the test's fakes into the clean process.
+through the test's fakes into the clean process. The Concurrency assessment's exhaustive checks
+are run the same way on wrong step-programs.
 """
 
 from __future__ import annotations
@@ -141,14 +142,65 @@ def _submission(text: str, replace: dict[str, str]) -> str:
     return json.dumps(nb)
 
 
+C = "05_concurrency"
+CONCURRENCY_CASES = {
+    "honest": ({}, {t: "passed" for t in ("t8_test_two", "t8_test_more", "t9_test_two", "t9_test_ring",
+                                          "t10_test_small", "t10_test_bounded", "t10_test_waits")}),
+    "lost_update_and_deadlock": ({
+        "t8_answer": "def safe_deposit(amount):\n    balance = yield Read('balance')\n"
+                     "    yield Write('balance', balance + amount)",
+        "t9_answer": "def ordered_transfer(src, dst, amount):\n    yield Acquire('lock_' + src)\n"
+                     "    yield Acquire('lock_' + dst)\n    b = yield Read(src)\n    yield Write(src, b - amount)\n"
+                     "    b = yield Read(dst)\n    yield Write(dst, b + amount)\n"
+                     "    yield Release('lock_' + dst)\n    yield Release('lock_' + src)"},
+        {"t8_test_two": "failed", "t8_test_more": "failed", "t9_test_two": "failed", "t9_test_ring": "failed",
+         "t10_test_small": "passed"}),
+    "coordinates_outside_the_simulator": ({
+        # threads agree through a Python global instead of a simulated lock: each run of the search
+        # sees the same answers for the same steps, so the race is still explored and found
+        "t8_answer": "_turn = [0]\ndef safe_deposit(amount):\n    _turn[0] += 1\n"
+                     "    balance = yield Read('balance')\n    yield Write('balance', balance + amount)"},
+        {"t8_test_two": "failed", "t8_test_more": "failed"}),
+}
+
+
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded_concurrency(tmp_path_factory):
+    _require_jail()
+    course = tmp_path_factory.mktemp("hostile-concurrency") / "course"
+    shutil.copytree(COURSE_DIR / "source" / C, course / "source" / C)
+    text = (course / "source" / C / f"{C}.ipynb").read_text()
+    for name, (replace, _) in CONCURRENCY_CASES.items():
+        d = course / "submitted" / name / C
+        d.mkdir(parents=True)
+        (d / f"{C}.ipynb").write_text(_submission(text, replace))
+    results = autograde(C, course, jobs=2, progress=False, limits=Limits(cell_timeout=60, notebook_timeout=300))
+    return {r.student: r for r in results}
+
+
+@pytest.mark.parametrize("name", list(CONCURRENCY_CASES))
+def test_concurrency_exact_statuses(graded_concurrency, name):
+    """The exhaustive checks run in the clean process and drive the student's generators through
+    proxies: a lost update and a deadlock are found, an honest answer passes."""
+    r = graded_concurrency[name]
+    got = {c.grade_id: (c.status, c.message) for c in r.cells()}
+    want = CONCURRENCY_CASES[name][1]
+    assert r.status == "graded"
+    assert {g: got[g][0] for g in want} == want, {g: got[g] for g in want}
+
+
+def _require_jail() -> None:
     ok, reasons = jail_available()
     if not ok:
         msg = "the grading jail is not available here: " + "; ".join(reasons)
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(msg)
         pytest.skip(msg)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    _require_jail()
     course = tmp_path_factory.mktemp("hostile-assessments") / "course"
     shutil.copytree(COURSE_DIR / "source" / A, course / "source" / A)
     text = (course / "source" / A / f"{A}.ipynb").read_text()
