@@ -44,6 +44,7 @@ from course_tools.grading.sandbox import CHECKOUT, Jail, Limits, jail_available,
 __all__ = ["StudentProcess", "grade_cells", "current_student", "TestTimeout", "main"]
 
 MAX_MESSAGE = 600
+MAX_RECEIVED = 1 << 30     # bytes one student process may send the clean process in all (then it is ended)
 _HERE = Path(__file__).resolve().parent
 
 
@@ -85,7 +86,7 @@ class StudentProcess:
         finally:
             os.close(c2s_r)
             os.close(s2c_w)
-        self.channel = P.Channel(s2c_r, c2s_w)
+        self.channel = P.Channel(s2c_r, c2s_w, max_total=MAX_RECEIVED)
         self.peer = P.Peer(self.channel)
         self.peer.passthrough = (P.ChannelBroken, TestTimeout)
         self.peer.strict = True

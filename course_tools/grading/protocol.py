@@ -350,12 +350,13 @@ def _reject_constant(name):
 class Channel:
     """Length-prefixed JSON frames over two pipe fds, non-blocking, every operation with a deadline."""
 
-    def __init__(self, rfd: int, wfd: int, max_frame: int = MAX_FRAME) -> None:
+    def __init__(self, rfd: int, wfd: int, max_frame: int = MAX_FRAME, max_total: int | None = None) -> None:
         self.rfd, self.wfd, self.max_frame = rfd, wfd, max_frame
         os.set_blocking(rfd, False)
         os.set_blocking(wfd, False)
         self.buf = bytearray()
         self.broken: str | None = None
+        self.max_total, self.received = max_total, 0   # all bytes ever read (bounds what a peer can pile up here)
 
     def _fail(self, why: str, timeout: bool = False) -> None:
         self.broken = why
@@ -405,6 +406,9 @@ class Channel:
                 self._fail(f"the peer is gone ({type(exc).__name__})")
             if not chunk:
                 self._fail("the peer closed the channel")
+            self.received += len(chunk)
+            if self.max_total is not None and self.received > self.max_total:
+                self._fail(f"the peer sent more than {self.max_total >> 20} MB in all")
             self.buf += chunk
 
     def recv(self, deadline: Deadline):
@@ -467,6 +471,7 @@ class Peer:
         # objects we exported, never set one, never ask for a repr: a handle to a test's fake must not
         # lead to its class, its module's globals, builtins or anything that runs code here
         self.strict = False
+        self.max_proxies = 2_000_000
 
     # -- our objects
     def export(self, obj) -> list:
@@ -492,6 +497,8 @@ class Peer:
     def proxy(self, hid: int, kind: str) -> "Remote":
         p = self.proxies.get(hid)
         if p is None:
+            if len(self.proxies) >= self.max_proxies:
+                raise ProtocolError(f"more than {self.max_proxies} objects of the peer")
             cls = {"function": RemoteFunction, "genfunction": RemoteFunction, "method": RemoteFunction,
                    "class": RemoteClass,
                    "generator": RemoteGenerator}.get(kind, RemoteObject)

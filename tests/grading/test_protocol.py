@@ -342,3 +342,32 @@ def test_an_exception_named_like_the_tests_own_is_not_the_tests_own():
         "QuorumUnavailable"
     for name in ("SystemExit", "KeyboardInterrupt", "StopIteration", "GeneratorExit", "BaseException"):
         assert type(P.exception_from_wire(["builtins", name, ""])) is P.RemoteError
+
+
+def test_a_peer_cannot_pile_up_unbounded_data_or_objects():
+    """The clean side stops reading after max_total bytes in all, and after max_proxies handles."""
+    a_r, b_w = os.pipe()
+    b_r, a_w = os.pipe()
+    a = P.Channel(a_r, a_w, max_total=1 << 20)
+    writer = P.Channel(b_r, b_w)
+    t = threading.Thread(target=lambda: _quiet_send(writer, 40))
+    t.start()
+    with pytest.raises(P.ChannelBroken, match="more than 1 MB in all"):
+        for _ in range(40):
+            a.recv(P.Deadline(5))
+    a.close()
+    t.join(10)
+    writer.close()
+    peer = P.Peer(P.Channel(*os.pipe()))
+    peer.max_proxies = 3
+    with pytest.raises(P.ProtocolError):
+        peer.dec(["l", [["h", i, "object"] for i in range(1, 6)]])
+    peer.ch.close()
+
+
+def _quiet_send(ch, n):
+    try:
+        for i in range(n):
+            ch.send({"re": i, "ok": ["s", "x" * 100_000]}, P.Deadline(5))
+    except P.ChannelBroken:
+        pass
