@@ -334,6 +334,9 @@ def _grade_in_child(request: dict, timeout: float) -> dict:
         try:
             os.close(r)
             os.setsid()
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG: C dies with its worker
             null = os.open(os.devnull, os.O_RDWR)
             os.dup2(null, 0)
             if not os.environ.get("COURSE_GRADE_DEBUG"):

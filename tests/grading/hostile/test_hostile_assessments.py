@@ -189,6 +189,50 @@ def test_concurrency_exact_statuses(graded_concurrency, name):
     assert {g: got[g][0] for g in want} == want, {g: got[g] for g in want}
 
 
+D = "07_distributed"
+DISTRIBUTED_CASES = {
+    "honest": ({}, {t: "passed" for t in ("t9_test_basic", "t9_test_refuse", "t9_test_writeback",
+                                          "t9_test_linearizable", "t10_test_basic", "t10_test_join",
+                                          "t10_test_balance")}),
+    "delegates_to_the_course": ({
+        "t9_answer": "from course_tools.sim.quorum import QuorumUnavailable, Unreachable, abd_write, abd_read\n\n"
+                     "def quorum_write(replicas, key, value, writer):\n"
+                     "    return abd_write(replicas, key, value, writer, r=R, w=W)\n\n"
+                     "def quorum_read(replicas, key):\n    return abd_read(replicas, key, r=R, w=W)\n",
+        "t10_answer": "from course_tools.sim import hashing as _h\nimport bisect\n"
+                      "from course_tools.sim.hashing import stable_hash\n\n"
+                      "class Ring(getattr(_h, 'Hash' + 'Ring')):\n    pass\n"},
+        {"t9_test_basic": "failed", "t9_test_refuse": "failed", "t9_test_writeback": "failed",
+         "t9_test_linearizable": "failed", "t10_test_basic": "failed", "t10_test_join": "failed",
+         "t10_test_balance": "failed"}),
+}
+
+
+@pytest.fixture(scope="module")
+def graded_distributed(tmp_path_factory):
+    _require_jail()
+    course = tmp_path_factory.mktemp("hostile-distributed") / "course"
+    shutil.copytree(COURSE_DIR / "source" / D, course / "source" / D)
+    text = (course / "source" / D / f"{D}.ipynb").read_text()
+    for name, (replace, _) in DISTRIBUTED_CASES.items():
+        d = course / "submitted" / name / D
+        d.mkdir(parents=True)
+        (d / f"{D}.ipynb").write_text(_submission(text, replace))
+    results = autograde(D, course, jobs=2, progress=False, limits=Limits(cell_timeout=60, notebook_timeout=300))
+    return {r.student: r for r in results}
+
+
+@pytest.mark.parametrize("name", list(DISTRIBUTED_CASES))
+def test_distributed_exact_statuses(graded_distributed, name):
+    """Delegating to the course's quorum functions or HashRing (modules the student needs part of, so
+    they cannot be hidden) is refused by the static check of the submitted text, in every test."""
+    r = graded_distributed[name]
+    got = {c.grade_id: (c.status, c.message) for c in r.cells()}
+    want = DISTRIBUTED_CASES[name][1]
+    assert r.status == "graded"
+    assert {g: got[g][0] for g in want} == want, {g: got[g] for g in want}
+
+
 def _require_jail() -> None:
     ok, reasons = jail_available()
     if not ok:
