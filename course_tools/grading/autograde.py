@@ -1,27 +1,28 @@
-"""``course autograde``: grade every submission of an assignment, sandboxed and in parallel.
+"""``course autograde``: grade every submission of an assignment, jailed and in parallel.
 
     results = autograde("08_caching", course_dir, jobs=2)       # writes grades/08_caching/<student>.json
     nb = grade_notebook(source_nb, my_copy)                      # one notebook, for `course check`
 
 The instructor process (this module and :mod:`course_tools.grading.plan`) reads the source
-and the submissions, and decides every score; it never runs student code. ``jobs`` warm
-workers (:mod:`course_tools.grading.worker`, sandboxed by :mod:`course_tools.grading.sandbox`)
-execute the cells and report per-test verdicts. nbgrader's database is not used: results go
-to ``grades/<assignment>/<student>.json`` (:mod:`course_tools.grading.results`).
+and the submissions (:func:`course_tools.grading.safeio.open_submission`, ids checked by
+:mod:`course_tools.grading.ids`), restores every test cell from the SOURCE, and scores the
+verdicts with the source's points; it never runs student code. ``jobs`` warm clean workers
+(:mod:`course_tools.grading.clean`) grade one notebook each at a time: a fresh clean process runs
+the tests and decides the verdicts, the student's code runs in a jailed student process
+(:mod:`course_tools.grading.sandbox`) reached only through :mod:`course_tools.grading.protocol`.
+nbgrader's database is not used: results go to ``grades/<assignment>/<student>.json``
+(:mod:`course_tools.grading.results`).
+
+``autograde`` refuses (:class:`IsolationError`) when the jail is not available on this machine,
+unless ``unsafe=True`` (``--unsafe``): then student code runs with rlimits only, verdicts are
+still decided in the clean process, and every result's warnings say ``UNSAFE``. A learner's own
+``course check`` (:func:`grade_notebook`) needs no flag and reports the isolation it used.
 
 A submission that cannot be graded gets ``status="failed: <reason>"`` and the batch goes on;
 a worker that dies or hangs is replaced, and only the submission it held is affected.
-Ctrl-C or SIGTERM stops the workers at once; results saved before stay.
-
-Isolation and what the verdicts can be trusted for: see the docstrings of
-:mod:`course_tools.grading.worker` (design, guarantees, limits) and
-:mod:`course_tools.grading.sandbox` (the OS means). The means this machine lacks are printed
-as warnings at start and recorded in every result's ``warnings``.
-
-Known limits: a code test replays the student's cells in a fresh process, so a notebook whose
-cells are slow costs that time again per group of code tests (bounded by the per-notebook
-limit). If the ``course autograde`` process itself is SIGKILLed, its workers die with it
-(``setpriv --pdeathsig``, util-linux), and with them every process they started.
+Ctrl-C or SIGTERM stops the workers at once; results saved before stay. If ``course autograde``
+is SIGKILLed, its workers die with it (``setpriv --pdeathsig``), the clean processes with their
+workers and the jails with their clean processes. Guarantees and limits: README, "Threat model".
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from course_tools.grading.paths import COURSE_DIR
-from course_tools.grading.plan import PlanError, SourceNotebook, load_source, make_plan, read_notebook_json
+from course_tools.grading.plan import MAX_BYTES, PlanError, SourceNotebook, load_source, make_plan, read_notebook_json
 from course_tools.grading.results import (GRADED, NEEDS_MANUAL, CellResult, NotebookResult, SubmissionResult,
                                           save_result)
+from course_tools.grading.safeio import SubmissionFileError, open_submission
 from course_tools.grading.sandbox import Limits
 
 __all__ = ["autograde", "grade_submission", "grade_notebook", "WorkerPool", "Limits", "submissions",
@@ -370,7 +372,7 @@ def grade_submission(pool: WorkerPool, sources: list[SourceNotebook], sub_dir: P
     notebooks: list[NotebookResult] = []
     for src in sources:
         path = sub_dir / src.filename
-        if not path.exists():
+        if not os.path.lexists(path):
             cands = sorted(sub_dir.glob("*.ipynb"))
             if len(sources) == 1 and len(cands) == 1:
                 warnings.append(f"graded {cands[0].name} as {src.filename}")
@@ -381,11 +383,15 @@ def grade_submission(pool: WorkerPool, sources: list[SourceNotebook], sub_dir: P
                 notebooks.append(_nb_result(src, None, [], None, fail_all="notebook not submitted"))
                 continue
         try:
-            data = path.read_bytes()
+            data = open_submission(path, MAX_BYTES)     # no link followed, regular file, bounded, never blocks
             nb = read_notebook_json(data, path.name)
             plan = make_plan(src, nb)
         except PlanError as exc:
             failures.append(str(exc))
+            notebooks.append(_nb_result(src, None, [], None, fail_all="your notebook could not be read"))
+            continue
+        except SubmissionFileError as exc:
+            failures.append(str(exc.strerror or exc))
             notebooks.append(_nb_result(src, None, [], None, fail_all="your notebook could not be read"))
             continue
         except OSError as exc:
@@ -504,7 +510,7 @@ def grade_notebook(source_nb_path: Path | str, submission_nb_path: Path | str, *
     from course_tools.grading.clean import jail_available
 
     src = load_source(source_nb_path)
-    data = Path(submission_nb_path).read_bytes()
+    data = open_submission(submission_nb_path, MAX_BYTES)
     plan = make_plan(src, read_notebook_json(data, Path(submission_nb_path).name))
     limits = limits or Limits()
     if unsafe is None:
