@@ -469,6 +469,7 @@ class Peer:
         self.deadline = Deadline(None)
         self.objects: dict[int, object] = {}      # our objects the peer holds handles to
         self.ids: dict[int, int] = {}             # id(obj) -> handle id
+        self.kinds: dict[int, str] = {}           # handle id -> kind
         self.next_id = 1
         self.next_req = 1
         self.proxies: dict[int, "Remote"] = {}   # the peer's objects we hold (by its id), kept alive
@@ -491,7 +492,8 @@ class Peer:
             self.next_id += 1
             self.objects[hid] = obj
             self.ids[key] = hid
-        return [hid, kind_of(obj)]
+            self.kinds[hid] = kind_of(obj)
+        return [hid, self.kinds[hid]]
 
     def own(self, obj):
         if isinstance(obj, Remote) and object.__getattribute__(obj, "_peer") is self:
@@ -605,6 +607,7 @@ class Peer:
                 obj = self.objects.pop(hid, None)
                 if obj is not None:
                     self.ids.pop(id(obj), None)
+                    self.kinds.pop(hid, None)
             return None
         obj = self.mine(msg.get("h"))
         if op == "getattr":
