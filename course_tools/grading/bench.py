@@ -6,7 +6,7 @@ correct, partly wrong and untouched notebooks. Then, on this machine, in one run
 
 1. ``nbgrader autograde ASSIGNMENT --force`` — the nbgrader CLI, once for the whole class,
    sequential, as an instructor would run it;
-2. ``course autograde ASSIGNMENT --jobs 2`` — student code in the jail, verdicts in the clean
+2. ``course autograde ASSIGNMENT`` (default ``--jobs``: twice the cores) — student code in the jail, verdicts in the clean
    process (the CLI, start-up included; ``--unsafe``, said loudly, where the jail is unavailable);
 
 and prints both wall times, their ratio, and whether the two agree on every score.
@@ -92,8 +92,11 @@ def _nbgrader_scores(course: Path, assignment: str) -> dict[str, float]:
     return out
 
 
-def run_bench(n: int = 40, jobs: int = 2, assignment: str | None = None, course_dir: Path | None = None,
+def run_bench(n: int = 40, jobs: int | None = None, assignment: str | None = None, course_dir: Path | None = None,
               workdir: Path | None = None) -> int:
+    from course_tools.grading.autograde import default_jobs
+
+    jobs = jobs or default_jobs()
     workdir = Path(workdir or ROOT / ".bench")
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"building {n} synthetic submissions ...", flush=True)
