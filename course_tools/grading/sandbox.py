@@ -59,8 +59,9 @@ What it does not guarantee
   reachable: keep secrets out of them. Everything the caller passes in ``files``, ``env`` and
   ``pass_fds`` is the jail's.
 * Without root (``jail_available()`` is then False), a jail runs as the caller's own uid,
-  without cgroups (no CPU quota, no memory or pids limit for the tree, CPU time from ``/proc``
-  only) and without ``RLIMIT_NPROC``. ``unsafe=True`` runs the program with rlimits only: for a
+  without cgroups (no CPU quota, no memory or pids limit for the tree; CPU time only of the
+  main process, read from ``/proc`` while it runs) and without ``RLIMIT_NPROC`` (checked by
+  hand as uid 65534 with the system Python: the jail starts, sees the same minimal root). ``unsafe=True`` runs the program with rlimits only: for a
   learner's own ``course check`` or an instructor's explicit ``--unsafe`` (and without even
   rlimits where util-linux's ``prlimit``/``setpriv`` do not exist, e.g. macOS).
 
@@ -376,8 +377,9 @@ def pids_of_uid(uid: int) -> list[int]:
     return pids_of_uid_range(uid, uid + 1)
 
 
-def pids_of_uid_range(lo: int, hi: int) -> list[int]:
-    """Processes whose real uid is in [lo, hi)."""
+def pids_of_uid_range(lo: int, hi: int, *, live_only: bool = False) -> list[int]:
+    """Processes whose real uid is in [lo, hi) (``live_only``: zombies left out, see
+    :func:`live_pids_of_uid`)."""
     out = []
     if not os.path.isdir("/proc"):
         return out
@@ -386,9 +388,12 @@ def pids_of_uid_range(lo: int, hi: int) -> list[int]:
             continue
         try:  # not os.stat: a non-dumpable process's /proc entry is owned by root
             with open(f"/proc/{name}/status") as f:
+                zombie = False
                 for line in f:
-                    if line.startswith("Uid:"):
-                        if lo <= int(line.split()[1]) < hi:
+                    if line.startswith("State:"):          # comes before Uid:
+                        zombie = line.split()[1] in ("Z", "X")
+                    elif line.startswith("Uid:"):
+                        if lo <= int(line.split()[1]) < hi and not (live_only and zombie):
                             out.append(int(name))
                         break
         except (OSError, ValueError, IndexError):
@@ -1343,15 +1348,7 @@ def live_pids_of_uid(uid: int) -> list[int]:
     """Processes of ``uid`` that are not zombies. (bwrap's PID 1 can outlive the bwrap process
     we wait for by a moment; it is then reparented and reaped by the machine's init, which may
     take a second: a zombie holds no resources, runs nothing and is out of the cgroup.)"""
-    out = []
-    for pid in pids_of_uid(uid):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
-                    out.append(pid)
-        except (OSError, IndexError):
-            continue
-    return out
+    return pids_of_uid_range(uid, uid + 1, live_only=True)
 
 
 _STAGE_POINTS = ("/mnt", "/media", "/srv", "/opt", "/var/tmp", "/dev/shm")

@@ -280,3 +280,44 @@ def test_jail_available_names_what_is_missing_and_ci_fails_instead_of_skipping(m
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI must run these tests"):
         require_jail()
+
+
+def test_without_root_the_jail_still_runs_and_says_what_it_lacks(tmp_path):
+    """Run as an unprivileged user (uid 65534): does jail_available() say "not running as root",
+    private_loopback() work through a user namespace, and a Jail still start in the minimal root
+    as that same uid, without cgroups?"""
+    import shutil as _shutil
+    import subprocess
+    import sys
+    if os.geteuid() != 0 or not _shutil.which("setpriv") or not _shutil.which("bwrap"):
+        pytest.skip("needs root (to become an unprivileged user), setpriv and bwrap")
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    # (through sh: setpriv still holds root's capabilities at its own exec, so it could start a
+    # Python under the 0700 /root that the unprivileged user cannot actually use)
+    python = next((p for p in (os.path.realpath(sys.executable), "/usr/bin/python3")
+                   if subprocess.run([*drop, "/bin/sh", "-c", 'exec "$0" -I -S -c "import encodings"', p],
+                                     capture_output=True).returncode == 0), None)
+    if python is None:
+        pytest.skip("no Python that an unprivileged user may run (this one lives under a private directory)")
+    code = f"""
+import json, os, subprocess, sys
+sys.path.insert(0, {sandbox.CHECKOUT!r})
+from course_tools.grading import sandbox as sb
+ok, reasons = sb.jail_available()
+sb.private_loopback()
+probe = "import os, json; print(json.dumps([os.getuid(), sorted(os.listdir('/'))]))"
+with sb.Jail([sys.executable, "-I", "-c", probe], limits=sb.Limits(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) as j:
+    rc = j.wait(60)
+    out, err = j.stdout.read(), j.stderr.read()
+    seen = json.loads(out) if out else err.decode()[-500:]
+print(json.dumps({{"ok": ok, "reasons": reasons, "private": sb._netns_is_private(), "rc": rc, "seen": seen,
+                  "cgroup": j.cgroup is not None}}))
+"""
+    p = subprocess.run([*drop, python, "-I", "-c", code], capture_output=True, text=True, timeout=120, cwd="/")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["ok"] is False and r["reasons"][0].startswith("not running as root")
+    assert r["private"] and r["rc"] == 0 and r["cgroup"] is False, r["seen"]
+    uid, root = r["seen"]
+    assert uid == 65534 and set(root) <= {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "proc",
+                                          "dev", "tmp", "scratch", sandbox.CHECKOUT.split(os.sep)[1]}

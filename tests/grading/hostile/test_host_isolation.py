@@ -218,3 +218,18 @@ def test_the_graders_environment_does_not_leak(jailed, monkeypatch):
     r = jailed("import json, os; print(json.dumps(sorted(os.environ)))")
     assert set(r["seen"]) <= {"PATH", "PWD", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONDONTWRITEBYTECODE",
                               "PYTHONNOUSERSITE"}
+
+
+def test_a_fork_bomb_is_bounded_and_leaves_nothing(jailed):
+    """A fork bomb (every process forks forever, against a pids limit of 20: see also
+    test_pids_limit_holds): is every one of its processes gone after kill(), with its cgroups?"""
+    r = jailed("""
+import os
+while True:
+    try:
+        os.fork()
+    except OSError:
+        pass
+""", limits={"processes": 20}, timeout=3)
+    assert r["rc"] is None                       # still forking when the runner killed it
+    assert r["live_after_kill"] == [] and r["cgroups_left"] == []
