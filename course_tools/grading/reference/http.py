@@ -27,7 +27,7 @@ from course_tools.net.wire import Relay, send
 
 __all__ = ["IDEMPOTENT", "RETRY_STATUSES", "request_with_retries", "make_conditional_handler", "ScriptedService",
            "SleepRecorder", "compare_retry_client", "compare_conditional_handler", "conditional_exchange",
-           "run_retry_client", "check_non_idempotent_policy", "check_etag_tracks_bytes", "Documents"]
+           "run_retry_client", "check_non_idempotent_policy", "check_etag_tracks_bytes", "Documents", "LiveDocuments"]
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "QUERY"})
 RETRY_STATUSES = frozenset({429, 503})
@@ -236,6 +236,12 @@ def compare_retry_client(fn, *, seed: int = 2026, n: int = 14, question: object 
 
 
 # ---- conditional GET probes ------------------------------------------------------------
+class LiveDocuments(dict):
+    """The documents a handler serves, owned by the test: when grading, the student's code gets it
+    by reference (reads go back to the test), so a document the test changes is seen at once.
+    (A plain dict would be copied into the student's process as data.)"""
+
+
 def conditional_exchange(handler, requests: Iterable[tuple[str, str, dict]], documents_updates=None):
     """Serve ``handler`` on loopback and send ``(method, path, headers)`` in order.
 
