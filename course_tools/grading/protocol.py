@@ -494,6 +494,12 @@ class Peer:
         # lead to its class, its module's globals, builtins or anything that runs code here
         self.strict = False
         self.max_proxies = 2_000_000
+        # strict also bounds the work the peer can make us do: at most this many of its requests are
+        # served (each a frame it must send; no "batch" or "repeat" loops run here for it), so that
+        # callbacks into a test's fakes (whose methods may record every call) cannot grow this process
+        # by gigabytes within one test's time
+        self.max_served = 1_000_000
+        self.served = 0
 
     # -- our objects
     def export(self, obj) -> list:
@@ -611,6 +617,12 @@ class Peer:
 
     def handle(self, msg: dict):
         op = msg.get("op")
+        if self.strict:
+            self.served += 1
+            if self.served > self.max_served:
+                self.ch._fail(f"the peer made more than {self.max_served} requests")
+            if op in ("batch", "repeat"):
+                raise ProtocolError(f"{op} is not served on this side")
         if op in self.extra_ops:
             return self.extra_ops[op](msg)
         if op == "release":

@@ -159,6 +159,25 @@ CACHING_CASES = {
         "    return [k * ((1 << 61) - 1) for k in range(1, 100_001)]\n\n"
         "def update_product(product_id, fields, cache, db):\n    pass\n")},
         {"t7_test_hit": "error", "t7_test_write": "error", "t8_test_basic": "passed"}),
+    "loops_in_the_clean_process": ({"t7_answer": (
+        # asks the clean process to call the test's FakeCache.get 200,000 times (each call logged
+        # there): before the fix it did, and could be made to grow by gigabytes within one test
+        "def _amplified(fake):\n"
+        "    peer = object.__getattribute__(fake, '_peer')\n"
+        "    hid = object.__getattribute__(fake, '_hid')\n"
+        "    try:\n"
+        "        peer.request('repeat', h=hid, name='get', start=0, stop=200_000, arity=1)\n"
+        "        return True\n"
+        "    except Exception:\n        return False\n\n\n"
+        "def get_product(product_id, cache, db, ttl=60):\n"
+        "    if _amplified(cache):\n        return {'amplified': True}\n"
+        "    key = f'product:{product_id}'\n    cached = cache.get(key)\n"
+        "    if cached is not None:\n        return cached\n"
+        "    row = db.load(product_id)\n"
+        "    if row is not None:\n        cache.set(key, row, ex=ttl)\n    return row\n\n\n"
+        "def update_product(product_id, fields, cache, db):\n"
+        "    db.save(product_id, fields)\n    cache.delete(f'product:{product_id}')\n")},
+        {"t7_test_hit": "passed", "t7_test_write": "passed"}),
 }
 
 
@@ -255,3 +274,53 @@ def test_http_delegation(graded_http, name):
     want = HTTP_CASES[name][1]
     assert r.status == "graded"
     assert {g: got[g][0] for g in want} == want, {g: got[g] for g in want}
+
+
+# ---- protocol: work the student's process can make the clean process do -------------------
+
+class _Recorder:
+    """A test's fake that records every call, as FakeCache/FakeDB do."""
+
+    def __init__(self) -> None:
+        self.log: list = []
+
+    def hit(self, i):
+        self.log.append(("hit", i))
+
+
+def _strict_peer(max_served: int = 1_000_000):
+    r, w = os.pipe()
+    peer = P.Peer(P.Channel(r, w))
+    peer.strict, peer.max_served = True, max_served
+    fake = _Recorder()
+    hid, _ = peer.export(fake)
+    return peer, fake, hid
+
+
+@pytest.mark.parametrize("op", ["repeat", "batch"])
+def test_clean_side_runs_no_loops_for_the_student(op):
+    """Can the student's process make the clean process loop over a fake's method (2,000,000 log
+    entries per request, gigabytes within one test)? No: "repeat" and "batch" are refused there."""
+    peer, fake, hid = _strict_peer()
+    msg = {"repeat": {"op": "repeat", "h": hid, "name": "hit", "start": 0, "stop": 2_000_000, "arity": 1},
+           "batch": {"op": "batch", "h": hid, "calls": P.encode([("hit", (1,), {})] * 1000)}}[op]
+    try:
+        with pytest.raises(P.ProtocolError):
+            peer.handle(msg)
+        assert fake.log == []
+    finally:
+        peer.ch.close()
+
+
+def test_clean_side_serves_a_bounded_number_of_requests():
+    """After max_served callbacks the conversation is over (ChannelBroken: the test errors)."""
+    peer, fake, hid = _strict_peer(max_served=3)
+    try:
+        call = {"op": "callmethod", "h": hid, "name": "hit", "args": P.encode((1,)), "kwargs": P.encode({})}
+        for _ in range(3):
+            peer.handle(call)
+        with pytest.raises(P.ChannelBroken):
+            peer.handle(call)
+        assert len(fake.log) == 3
+    finally:
+        peer.ch.close()
