@@ -622,7 +622,7 @@ class Peer:
             if self.served > self.max_served:
                 self.ch._fail(f"the peer made more than {self.max_served} requests")
             if op in ("batch", "repeat"):
-                raise ProtocolError(f"{op} is not served on this side")
+                raise AttributeError(f"{op} is not available on test objects")
         if op in self.extra_ops:
             return self.extra_ops[op](msg)
         if op == "release":

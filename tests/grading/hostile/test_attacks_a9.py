@@ -224,14 +224,44 @@ DISTRIBUTED_CASES = {
 }
 
 
+# Every simulated client calls into the same student process, so a Python global there is a
+# channel between "nodes" that the simulated network does not cut: reads that ask ONE replica (not
+# a quorum) plus a global holding the last value written are linearizable, and the answer passes
+# every quorum test. Open: the workload would have to mix in writes the student's process never
+# sees (e.g. by the reference coordinator), or run each node's client in its own process.
+GLOBAL_ORACLE = (
+    "from course_tools.sim.quorum import QuorumUnavailable, Unreachable\n\n"
+    "_truth = {}     # key -> (version, value): shared by every simulated node\n\n\n"
+    "def _reachable(replicas, key):\n"
+    "    got = []\n"
+    "    for rep in replicas:\n"
+    "        try:\n            got.append((rep, rep.get(key)))\n"
+    "        except Unreachable:\n            pass\n"
+    "    if len(got) < 3:\n        raise QuorumUnavailable('minority side')\n"
+    "    return got\n\n\n"
+    "def quorum_write(replicas, key, value, writer):\n"
+    "    got = _reachable(replicas, key)\n"
+    "    n = max([v[0][0] for _, v in got] + [_truth.get(key, ((0, ''), None))[0][0]]) + 1\n"
+    "    _truth[key] = ((n, writer), value)\n"
+    "    for rep, _ in got:\n        rep.put(key, (n, writer), value)\n\n\n"
+    "def quorum_read(replicas, key):\n"
+    "    got = _reachable(replicas, key)[:1]          # ONE replica's answer, not R of them\n"
+    "    best = max([got[0][1]] + ([_truth[key]] if key in _truth else []), key=lambda p: p[0])\n"
+    "    for rep, _ in _reachable(replicas, key):\n        rep.put(key, best[0], best[1])\n"
+    "    return best[1]\n")
+DISTRIBUTED_CASES["reads_one_replica_plus_a_global"] = ({"t9_answer": GLOBAL_ORACLE},
+                                                        {"t9_test_linearizable": "failed"})
+
+
 @pytest.fixture(scope="module")
 def graded_distributed(tmp_path_factory):
     _require_jail()
     return _grade(tmp_path_factory.mktemp("a9-distributed"), "07_distributed", DISTRIBUTED_CASES)
 
 
-@pytest.mark.xfail(strict=True, reason="open hole: the text scan cannot see delegation by a computed name; the "
-                                       "course modules holding abd_*/HashRing must be hidden from the jail")
+@pytest.mark.xfail(strict=True, reason="open holes: the text scan cannot see delegation by a computed name (the "
+                                       "course modules holding abd_*/HashRing must be hidden from the jail); a "
+                                       "global in the student's process links the simulated nodes")
 @pytest.mark.parametrize("name", list(DISTRIBUTED_CASES))
 def test_distributed_delegation(graded_distributed, name):
     """Delegating to the course's quorum functions / HashRing through a computed name loses the points."""
@@ -241,6 +271,39 @@ def test_distributed_delegation(graded_distributed, name):
     assert r.status == "graded"
     assert {g: got[g][0] for g in want} == want, {g: got[g] for g in want}
 
+
+# The student's handler finds the test's reference server on the shared loopback (its own server's
+# port is in the Host header; the only other listener is the reference) and answers every request
+# with the reference's answer: the randomized comparison of Question 22 then compares the reference
+# with itself.
+PROXY_TO_REFERENCE = (
+    "import socket\nimport http.client\n\n_port = [None]\n\n\n"
+    "def _listeners(own):\n"
+    "    found = []\n"
+    "    for p in range(1024, 65536):\n"
+    "        if p == own:\n            continue\n"
+    "        with socket.socket() as s:\n"
+    "            s.settimeout(0.2)\n"
+    "            if s.connect_ex(('127.0.0.1', p)) == 0:\n                found.append(p)\n"
+    "    return found\n\n\n"
+    "def _ask(port, request):\n"
+    "    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=3)\n"
+    "    inm = request.headers.get('If-None-Match')\n"
+    "    conn.request(request.method, request.path, headers={'If-None-Match': inm} if inm else {})\n"
+    "    r = conn.getresponse()\n    body = r.read()\n    conn.close()\n"
+    "    keep = {k: v for k, v in r.getheaders() if k.lower() in ('etag', 'allow')}\n"
+    "    return Response(r.status, keep, body)\n\n\n"
+    "def make_handler(documents):\n"
+    "    def handler(request):\n"
+    "        own = int((request.headers.get('Host') or ':0').rsplit(':', 1)[1])\n"
+    "        for attempt in range(2):\n"
+    "            if _port[0] is not None:\n"
+    "                try:\n                    return _ask(_port[0], request)\n"
+    "                except OSError:\n                    _port[0] = None\n"
+    "            ports = _listeners(own)\n"
+    "            _port[0] = ports[0] if ports else None\n"
+    "        return Response(500, {})\n"
+    "    return handler\n")
 
 HTTP_CASES = {
     "delegates_via_attrgetter": ({"cond_answer": (
@@ -256,12 +319,17 @@ HTTP_CASES = {
         "    return handler\n")},
         {"cond_test_304": "failed", "cond_test_rules": "failed", "cond_test_random": "failed"}),
 }
+HTTP_FIXED_CASES = {
+    # no listener but its own: the handler's scan outlasts the test client's timeout ("error"), or
+    # it answers 500 ("failed"), depending on the machine's speed; either way the points are lost
+    "proxies_to_the_reference_server": ({"cond_answer": PROXY_TO_REFERENCE}, {"cond_test_random": ("failed", "error")}),
+}
 
 
 @pytest.fixture(scope="module")
 def graded_http(tmp_path_factory):
     _require_jail()
-    return _grade(tmp_path_factory.mktemp("a9-http"), "01_http", HTTP_CASES)
+    return _grade(tmp_path_factory.mktemp("a9-http"), "01_http", {**HTTP_CASES, **HTTP_FIXED_CASES})
 
 
 @pytest.mark.xfail(strict=True, reason="open hole: the text scan cannot see delegation by a computed name; "
@@ -305,7 +373,7 @@ def test_clean_side_runs_no_loops_for_the_student(op):
     msg = {"repeat": {"op": "repeat", "h": hid, "name": "hit", "start": 0, "stop": 2_000_000, "arity": 1},
            "batch": {"op": "batch", "h": hid, "calls": P.encode([("hit", (1,), {})] * 1000)}}[op]
     try:
-        with pytest.raises(P.ProtocolError):
+        with pytest.raises(AttributeError):
             peer.handle(msg)
         assert fake.log == []
     finally:
@@ -324,3 +392,15 @@ def test_clean_side_serves_a_bounded_number_of_requests():
         assert len(fake.log) == 3
     finally:
         peer.ch.close()
+
+
+@pytest.mark.parametrize("name", list(HTTP_FIXED_CASES))
+def test_http_attacks(graded_http, name):
+    """A handler that forwards to the test's own reference server on the shared loopback loses
+    Question 22: the reference is computed in the clean process, never served where student code
+    can reach it."""
+    r = graded_http[name]
+    got = {c.grade_id: (c.status, c.message) for c in r.cells()}
+    want = HTTP_FIXED_CASES[name][1]
+    assert r.status == "graded"
+    assert all(got[g][0] in allowed for g, allowed in want.items()), {g: got[g] for g in want}
