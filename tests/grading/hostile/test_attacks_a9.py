@@ -224,44 +224,14 @@ DISTRIBUTED_CASES = {
 }
 
 
-# Every simulated client calls into the same student process, so a Python global there is a
-# channel between "nodes" that the simulated network does not cut: reads that ask ONE replica (not
-# a quorum) plus a global holding the last value written are linearizable, and the answer passes
-# every quorum test. Open: the workload would have to mix in writes the student's process never
-# sees (e.g. by the reference coordinator), or run each node's client in its own process.
-GLOBAL_ORACLE = (
-    "from course_tools.sim.quorum import QuorumUnavailable, Unreachable\n\n"
-    "_truth = {}     # key -> (version, value): shared by every simulated node\n\n\n"
-    "def _reachable(replicas, key):\n"
-    "    got = []\n"
-    "    for rep in replicas:\n"
-    "        try:\n            got.append((rep, rep.get(key)))\n"
-    "        except Unreachable:\n            pass\n"
-    "    if len(got) < 3:\n        raise QuorumUnavailable('minority side')\n"
-    "    return got\n\n\n"
-    "def quorum_write(replicas, key, value, writer):\n"
-    "    got = _reachable(replicas, key)\n"
-    "    n = max([v[0][0] for _, v in got] + [_truth.get(key, ((0, ''), None))[0][0]]) + 1\n"
-    "    _truth[key] = ((n, writer), value)\n"
-    "    for rep, _ in got:\n        rep.put(key, (n, writer), value)\n\n\n"
-    "def quorum_read(replicas, key):\n"
-    "    got = _reachable(replicas, key)[:1]          # ONE replica's answer, not R of them\n"
-    "    best = max([got[0][1]] + ([_truth[key]] if key in _truth else []), key=lambda p: p[0])\n"
-    "    for rep, _ in _reachable(replicas, key):\n        rep.put(key, best[0], best[1])\n"
-    "    return best[1]\n")
-DISTRIBUTED_CASES["reads_one_replica_plus_a_global"] = ({"t9_answer": GLOBAL_ORACLE},
-                                                        {"t9_test_linearizable": "failed"})
-
-
 @pytest.fixture(scope="module")
 def graded_distributed(tmp_path_factory):
     _require_jail()
     return _grade(tmp_path_factory.mktemp("a9-distributed"), "07_distributed", DISTRIBUTED_CASES)
 
 
-@pytest.mark.xfail(strict=True, reason="open holes: the text scan cannot see delegation by a computed name (the "
-                                       "course modules holding abd_*/HashRing must be hidden from the jail); a "
-                                       "global in the student's process links the simulated nodes")
+@pytest.mark.xfail(strict=True, reason="open hole: the text scan cannot see delegation by a computed name; the "
+                                       "course modules holding abd_*/HashRing must be hidden from the jail")
 @pytest.mark.parametrize("name", list(DISTRIBUTED_CASES))
 def test_distributed_delegation(graded_distributed, name):
     """Delegating to the course's quorum functions / HashRing through a computed name loses the points."""
