@@ -51,7 +51,7 @@ from dataclasses import fields, is_dataclass
 
 __all__ = ["MAX_FRAME", "MAX_DEPTH", "MAX_ITEMS", "ProtocolError", "ChannelBroken", "ChannelTimeout", "RemoteError",
            "Deadline", "Channel", "Peer", "Remote", "RemoteFunction", "RemoteClass", "RemoteObject",
-           "RemoteGenerator", "encode", "decode", "value_types", "exception_classes", "kind_of"]
+           "RemoteGenerator", "encode", "decode", "value_types", "exception_classes", "kind_of", "from_peer"]
 
 MAX_FRAME = 16 << 20
 MAX_DEPTH = 48
@@ -154,14 +154,23 @@ def exception_from_wire(data) -> BaseException:
         cls = getattr(builtins, name)
     else:
         cls = exception_classes().get((module, name))
+    exc = None
     if cls is not None:
         try:
             exc = cls(msg)
-            if type(exc) is cls:
-                return exc
         except Exception:
-            pass
-    return RemoteError(name, msg)
+            exc = None
+        if type(exc) is not cls:
+            exc = None
+    if exc is None:
+        exc = RemoteError(name, msg)
+    exc._course_from_peer = True      # raised by the other side's code: its message is that side's text
+    return exc
+
+
+def from_peer(exc: BaseException) -> bool:
+    """Was ``exc`` raised by the other side's code (it crossed the channel by name)?"""
+    return getattr(exc, "_course_from_peer", False) is True
 
 
 # ---------------------------------------------------------------------------------------------

@@ -374,3 +374,67 @@ def test_http_attacks(graded_http, name):
     want = HTTP_FIXED_CASES[name][1]
     assert r.status == "graded"
     assert all(got[g][0] in allowed for g, allowed in want.items()), {g: got[g] for g in want}
+
+
+# ---- feedback: hidden test data carried out in the student's own exception messages ----------
+
+def _load_corpus():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("hostile_corpus_a9", Path(__file__).with_name("corpus.py"))
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# q3's visible test calls lru_hits(CAPACITY, ["a", "b", "a"]); its hidden part replays 50 traces made
+# from a hidden seed. These answers quote their arguments in an exception (or an assert) whenever they
+# are not the visible ones: before the fix, feedback.html showed the hidden traces.
+EXFIL = {
+    "exfiltrates_in_value_error": ("def lru_hits(capacity, keys):\n"
+                                   "    if list(keys) != ['a', 'b', 'a']:\n"
+                                   "        raise ValueError('LEAK' + repr((capacity, keys)))\n"
+                                   "    return 1\n", "error"),
+    "exfiltrates_in_assertion": ("def lru_hits(capacity, keys):\n"
+                                 "    assert list(keys) == ['a', 'b', 'a'], 'LEAK' + repr((capacity, keys))\n"
+                                 "    return 1\n", "failed"),
+    "exfiltrates_in_own_class_name": ("def lru_hits(capacity, keys):\n"
+                                      "    if list(keys) != ['a', 'b', 'a']:\n"
+                                      "        raise type('LEAK' + ''.join(keys), (Exception,), {})('x')\n"
+                                      "    return 1\n", "error"),
+    "visible_error_keeps_its_message": ("def lru_hits(capacity, keys):\n"
+                                        "    raise ValueError('LEAK but my own visible bug')\n", "error"),
+}
+
+
+@pytest.fixture(scope="module")
+def graded_exfil(tmp_path_factory):
+    _require_jail()
+    corpus = _load_corpus()
+    course = tmp_path_factory.mktemp("a9-exfil") / "course"
+    shutil.copytree(corpus.FILES, course)
+    for name, (answer, _) in EXFIL.items():
+        nb = corpus.student_nb()
+        nb["cells"][corpus.cell_index(nb, "q3_answer")]["source"] = answer
+        d = course / "submitted" / name / corpus.ASSIGNMENT
+        d.mkdir(parents=True)
+        (d / corpus.NB).write_bytes(corpus.dump(nb))
+    results = autograde(corpus.ASSIGNMENT, course, jobs=2, progress=False,
+                        limits=Limits(cell_timeout=20, notebook_timeout=60))
+    return {r.student: r for r in results}
+
+
+@pytest.mark.parametrize("name", list(EXFIL))
+def test_hidden_test_data_does_not_reach_feedback(graded_exfil, name):
+    """An exception the student's code raises while the hidden part of a test runs is reported by its
+    type only (a builtin's name; not a class of the student's own): its message could quote the
+    hidden test's arguments. One raised by the visible part keeps its message."""
+    r = graded_exfil[name]
+    cell = {c.grade_id: c for c in r.cells()}["q3_test"]
+    assert r.status == "graded" and cell.status == EXFIL[name][1], (cell.status, cell.message)
+    if name == "visible_error_keeps_its_message":
+        assert "my own visible bug" in cell.message
+    else:
+        assert "LEAK" not in cell.message and "hidden tests" in cell.message, cell.message
