@@ -180,19 +180,24 @@ _SCALAR_TAGS = {"n", "b", "i", "f", "s", "y"}
 _SEQ = {list: "l", tuple: "t", set: "S", frozenset: "F"}
 _SEQ_BACK = {"l": list, "t": tuple, "S": set, "F": frozenset}
 
-_HASH_SAFE_INT = (1 << 61) - 1    # below this, hash(int) is the int itself: no two such keys collide
+MAX_SAME_HASH = 16     # set elements / dict keys of one frame that may share one hash value
 
 
-def _key_ok(x) -> bool:
-    """May ``x`` be a set element or dict key here? Ints whose hash wraps (|x| >= 2**61 - 1, e.g. every
-    multiple of 2**61 - 1 hashes to 0) are refused, also inside tuples and frozensets: thousands of keys
-    with one hash make building the set take minutes in one C call that no deadline can interrupt."""
-    t = type(x)
-    if t is int:
-        return -_HASH_SAFE_INT < x < _HASH_SAFE_INT
-    if t is tuple or t is frozenset:
-        return all(_key_ok(y) for y in x)
-    return True
+def _check_hashes(keys: list) -> None:
+    """Refuse keys many of which share one hash (crafted: every multiple of 2**61 - 1 hashes to 0, and
+    2-tuples of ints can be solved for any tuple hash): building a set of n such keys compares each
+    with all before it, minutes of CPU in one C call that no deadline can interrupt. Hashing them
+    first is linear."""
+    counts: dict[int, int] = {}
+    for k in keys:
+        try:
+            h = hash(k)
+        except TypeError:
+            raise ProtocolError("unhashable set element or dict key") from None
+        n = counts.get(h, 0) + 1
+        if n > MAX_SAME_HASH:
+            raise ProtocolError("set elements or dict keys whose hashes collide")
+        counts[h] = n
 
 
 def kind_of(obj) -> str:
@@ -238,13 +243,9 @@ def encode(value, export=None, own=None, *, budget: list | None = None, depth: i
             raise ProtocolError("value too large")
         return ["y", bytes.hex(value)]
     if t in _SEQ:
-        if (t is set or t is frozenset) and not all(_key_ok(x) for x in t.__iter__(value)):
-            raise ProtocolError("set of keys whose hashes collide")
         items = [encode(x, export, own, budget=budget, depth=depth + 1) for x in t.__iter__(value)]
         return [_SEQ[t], items]
     if t is dict:
-        if not all(_key_ok(k) for k in dict.keys(value)):
-            raise ProtocolError("dict of keys whose hashes collide")
         return ["d", [[encode(k, export, own, budget=budget, depth=depth + 1),
                        encode(v, export, own, budget=budget, depth=depth + 1)] for k, v in dict.items(value)]]
     if own is not None:
@@ -302,25 +303,21 @@ def decode(data, handle=None, mine=None, *, budget: list | None = None, depth: i
             raise ProtocolError("malformed bytes") from None
     if tag in _SEQ_BACK and n == 2 and type(v) is list:
         items = [decode(x, handle, mine, budget=budget, depth=depth + 1) for x in v]
-        if tag in ("S", "F") and not all(_key_ok(x) for x in items):
-            raise ProtocolError("set of keys whose hashes collide")
+        if tag in ("S", "F"):
+            _check_hashes(items)
         try:
             return _SEQ_BACK[tag](items)
         except TypeError:
             raise ProtocolError("unhashable set element") from None
     if tag == "d" and n == 2 and type(v) is list:
-        out = {}
+        pairs = []
         for pair in v:
             if type(pair) is not list or len(pair) != 2:
                 raise ProtocolError("malformed dict")
-            k = decode(pair[0], handle, mine, budget=budget, depth=depth + 1)
-            if not _key_ok(k):
-                raise ProtocolError("dict of keys whose hashes collide")
-            try:
-                out[k] = decode(pair[1], handle, mine, budget=budget, depth=depth + 1)
-            except TypeError:
-                raise ProtocolError("unhashable dict key") from None
-        return out
+            pairs.append((decode(pair[0], handle, mine, budget=budget, depth=depth + 1),
+                          decode(pair[1], handle, mine, budget=budget, depth=depth + 1)))
+        _check_hashes([k for k, _ in pairs])
+        return dict(pairs)
     if tag == "v" and n == 3 and type(v) is str and type(data[2]) is dict:
         cls = value_types().get(v)
         if cls is None:
