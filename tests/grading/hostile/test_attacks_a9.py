@@ -1,18 +1,20 @@
 """Do attacks found by trying to break the clean-process design (helper A9) get their exact outcome?
 
-Three kinds of case:
-
-* the protocol: sets and dict keys whose hashes all collide (every multiple of 2**61 - 1 hashes
-  to 0) would make the clean process spend minutes building one set in a single C call that no
-  deadline interrupts; they are refused at once, on both sides;
+* the protocol: set elements and dict keys that share one hash (multiples of 2**61 - 1; 2-tuples of
+  ints solved for one tuple hash) would make the clean process spend minutes building one set in a
+  single C call that no deadline interrupts: refused at once; the student's process cannot make the
+  clean process loop over a test fake's method ("repeat"/"batch") or serve more than 1M callbacks;
 * the O(1) check of the Caching assessment: an answer that scans (O(n)) at small capacities and,
   at the large capacity the timing uses, switches to something cheap that is not an LRU cache
-  (no eviction, or FIFO) must fail, because the cache is checked to still be an LRU cache after
-  the timing run;
+  (no eviction, or FIFO) fails, because the cache must still be an LRU cache after the timing run;
+* Question 22 of the HTTP assessment: a handler that forwards every request to the test's own
+  reference server on the shared loopback loses the points (the reference answers in-process);
+* feedback: an exception raised by the student's code while a test's hidden part runs is reported
+  by its type only, so its message cannot carry the hidden test's arguments out;
 * delegation to the course's own implementation in the HTTP and Distributed assessments, written
   so that the static ``check_not_using`` text scan does not see it (``operator.attrgetter`` of a
-  name built from bytes). These are strict xfails: the hole is open (the modules cannot be hidden
-  from the student's process while the student needs other names from them); see the report.
+  name built from bytes): strict xfails, the hole is open (the modules cannot be hidden from the
+  student's process while the student needs other names from them).
 
 The jailed cases are graded in one batch per assessment, like test_hostile_assessments.py.
 """
