@@ -1,7 +1,7 @@
 # Backend Engineering — an interactive course.
 #   make lab    open the course in JupyterLab (bootstraps .venv on first use)
 #   make test   run every test: unit tests, every notebook (nbval), grading round trips
-#   make bench  grading throughput: plain nbgrader vs `course autograde --jobs 2`
+#   make bench  grading throughput: plain nbgrader vs `course autograde` (default --jobs)
 # Each target creates .venv with the first Python >= 3.11 it finds, and reinstalls only
 # when pyproject.toml changes, so the second run starts at once.
 

@@ -105,16 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("autograde", help="grade every submitted/*/ASSIGNMENT/ in a sandbox, in parallel")
     p.add_argument("assignment")
-    p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: the number of cores)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="notebooks graded at once (default: twice the number of cores: each keeps two processes, "
+                        "the clean one and the student's, that mostly wait for each other)")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
     p.add_argument("--unsafe", "--no-isolation", dest="unsafe", action="store_true",
                    help="grade even without the bubblewrap jail (rlimits only): only for code you trust")
     _course_dir(p)
     p.set_defaults(func=cmd_autograde)
 
-    p = sub.add_parser("bench", help="grading throughput: plain sequential nbgrader vs course autograde --jobs 2")
+    p = sub.add_parser("bench", help="grading throughput: plain sequential nbgrader vs course autograde (default --jobs)")
     p.add_argument("--n", type=int, default=40, help="synthetic submissions (default 40)")
-    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--jobs", type=int, default=None, help="course autograde --jobs (default: its default)")
     p.add_argument("--assignment", default=None, help="default: 08_caching if present, else the test fixture")
     p.add_argument("--course-dir", type=Path, default=None,
                    help="course root holding source/ (default: notebooks/assessments, else the test fixture)")

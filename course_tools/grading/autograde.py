@@ -427,6 +427,12 @@ def grade_submission(pool: WorkerPool, sources: list[SourceNotebook], sub_dir: P
                             round(time.monotonic() - t0, 3), warnings)
 
 
+def default_jobs() -> int:
+    """Twice the cores: a notebook keeps two processes (the clean one and the student's) that mostly
+    wait for each other's answers, so one per core leaves the cores half idle."""
+    return 2 * (os.cpu_count() or 1)
+
+
 def grade_request(src: SourceNotebook, plan, limits: Limits) -> dict:
     """What a clean worker needs for one notebook: the plan (tests from the source), the source's
     own imports (bound in every test's namespace), the modules hidden from the student."""
@@ -445,7 +451,7 @@ def autograde(assignment: str, course_dir: Path | str = COURSE_DIR, *, jobs: int
     limits = limits or Limits()
     sources = load_sources(course_dir, assignment)
     names = submissions(course_dir, assignment, students)
-    jobs = jobs or os.cpu_count() or 1
+    jobs = jobs or default_jobs()
     if not names:
         return []
     own_pool = pool is None

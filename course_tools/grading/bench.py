@@ -6,7 +6,8 @@ correct, partly wrong and untouched notebooks. Then, on this machine, in one run
 
 1. ``nbgrader autograde ASSIGNMENT --force`` — the nbgrader CLI, once for the whole class,
    sequential, as an instructor would run it;
-2. ``course autograde ASSIGNMENT --jobs 2`` — isolation on (the CLI, start-up included);
+2. ``course autograde ASSIGNMENT`` (default ``--jobs``: twice the cores) — student code in the jail, verdicts in the clean
+   process (the CLI, start-up included; ``--unsafe``, said loudly, where the jail is unavailable);
 
 and prints both wall times, their ratio, and whether the two agree on every score.
 Performance goals live here only, never in unit tests.
@@ -91,8 +92,11 @@ def _nbgrader_scores(course: Path, assignment: str) -> dict[str, float]:
     return out
 
 
-def run_bench(n: int = 40, jobs: int = 2, assignment: str | None = None, course_dir: Path | None = None,
+def run_bench(n: int = 40, jobs: int | None = None, assignment: str | None = None, course_dir: Path | None = None,
               workdir: Path | None = None) -> int:
+    from course_tools.grading.autograde import default_jobs
+
+    jobs = jobs or default_jobs()
     workdir = Path(workdir or ROOT / ".bench")
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"building {n} synthetic submissions ...", flush=True)
@@ -109,11 +113,16 @@ def run_bench(n: int = 40, jobs: int = 2, assignment: str | None = None, course_
     if p.returncode != 0:
         print(f"nbgrader exited with {p.returncode}:\n{p.stderr[-2000:]}", file=sys.stderr)
 
-    print(f"[2/2] course autograde {assignment} --jobs {jobs} (isolation on) ...", flush=True)
+    from course_tools.grading.sandbox import jail_available
+
+    jailed, reasons = jail_available()
+    how = "jailed" if jailed else "UNSAFE: the jail is not available here (" + "; ".join(reasons) + ")"
+    print(f"[2/2] course autograde {assignment} --jobs {jobs} ({how}) ...", flush=True)
     t0 = time.monotonic()
     q = subprocess.run([str(bindir / "course") if (bindir / "course").exists() else sys.executable,
                         *([] if (bindir / "course").exists() else ["-m", "course_tools.cli"]),
-                        "autograde", assignment, "--jobs", str(jobs), "--course-dir", str(course)],
+                        "autograde", assignment, "--jobs", str(jobs), "--course-dir", str(course),
+                        *([] if jailed else ["--unsafe"])],
                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     t_us = time.monotonic() - t0
     if q.returncode != 0:
@@ -127,7 +136,7 @@ def run_bench(n: int = 40, jobs: int = 2, assignment: str | None = None, course_
     print()
     print(f"assignment {assignment}, {n} submissions, {os.cpu_count()} cores")
     print(f"  nbgrader autograde (sequential): {t_nb:7.1f} s  ({t_nb / n:.2f} s per submission)")
-    print(f"  course autograde --jobs {jobs}:       {t_us:7.1f} s  ({t_us / n:.2f} s per submission)")
+    print(f"  course autograde --jobs {jobs}:       {t_us:7.1f} s  ({t_us / n:.2f} s per submission, {how})")
     print(f"  throughput ratio: {t_nb / t_us:.1f}x  (goal >= 3x)")
     print(f"  scores agree on {agree}/{len(ours)} submissions" + ("" if theirs else " (nbgrader failed)"))
     return 0 if p.returncode == 0 and q.returncode == 0 else 1

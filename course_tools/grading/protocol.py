@@ -45,6 +45,7 @@ import json
 import os
 import select
 import struct
+import sys
 import threading
 import time
 from dataclasses import fields, is_dataclass
@@ -115,6 +116,15 @@ def value_types() -> dict[str, type]:
                     out[name] = obj
         _value_types = out
     return _value_types
+
+
+def _is_value_type(t: type) -> bool:
+    """Is ``t`` a frozen dataclass of VALUE_MODULES? Looked up in the modules already imported (an
+    instance of it exists, so its module is imported): encoding never imports anything."""
+    mod = sys.modules.get(getattr(t, "__module__", None) or "") if getattr(t, "__module__", None) in VALUE_MODULES \
+        else None
+    return (mod is not None and getattr(mod, getattr(t, "__name__", ""), None) is t and is_dataclass(t)
+            and t.__dataclass_params__.frozen)
 
 
 def exception_classes() -> dict[tuple[str, str], type]:
@@ -252,8 +262,7 @@ def encode(value, export=None, own=None, *, budget: list | None = None, depth: i
         rid = own(value)
         if rid is not None:
             return ["r", rid]
-    vt = value_types().get(getattr(t, "__name__", None))
-    if vt is not None and t is vt:
+    if _is_value_type(t):
         try:
             return ["v", t.__name__, {f.name: encode(object.__getattribute__(value, f.name), None, None,
                                                      budget=budget, depth=depth + 1) for f in fields(t)}]
@@ -488,6 +497,7 @@ class Peer:
         self.deadline = Deadline(None)
         self.objects: dict[int, object] = {}      # our objects the peer holds handles to
         self.ids: dict[int, int] = {}             # id(obj) -> handle id
+        self.kinds: dict[int, str] = {}           # handle id -> kind
         self.next_id = 1
         self.next_req = 1
         self.proxies: dict[int, "Remote"] = {}   # the peer's objects we hold (by its id), kept alive
@@ -516,7 +526,8 @@ class Peer:
             self.next_id += 1
             self.objects[hid] = obj
             self.ids[key] = hid
-        return [hid, kind_of(obj)]
+            self.kinds[hid] = kind_of(obj)
+        return [hid, self.kinds[hid]]
 
     def own(self, obj):
         if isinstance(obj, Remote) and object.__getattribute__(obj, "_peer") is self:
@@ -636,6 +647,7 @@ class Peer:
                 obj = self.objects.pop(hid, None)
                 if obj is not None:
                     self.ids.pop(id(obj), None)
+                    self.kinds.pop(hid, None)
             return None
         obj = self.mine(msg.get("h"))
         if op == "getattr":

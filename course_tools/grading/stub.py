@@ -68,9 +68,7 @@ def main(argv: list[str]) -> int:
 
     shell = InteractiveShell.instance()
     shell.user_ns["__name__"] = "__main__"
-    peer = protocol.Peer(protocol.Channel(rfd, wfd))
-    protocol.value_types()
-    protocol.exception_classes()
+    peer = protocol.Peer(protocol.Channel(rfd, wfd))    # (registries load lazily: nothing imported up front)
 
     def run_cell(msg):
         src = msg.get("source")

@@ -164,31 +164,6 @@ CONCURRENCY_CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def graded_concurrency(tmp_path_factory):
-    _require_jail()
-    course = tmp_path_factory.mktemp("hostile-concurrency") / "course"
-    shutil.copytree(COURSE_DIR / "source" / C, course / "source" / C)
-    text = (course / "source" / C / f"{C}.ipynb").read_text()
-    for name, (replace, _) in CONCURRENCY_CASES.items():
-        d = course / "submitted" / name / C
-        d.mkdir(parents=True)
-        (d / f"{C}.ipynb").write_text(_submission(text, replace))
-    results = autograde(C, course, jobs=2, progress=False, limits=Limits(cell_timeout=60, notebook_timeout=300))
-    return {r.student: r for r in results}
-
-
-@pytest.mark.parametrize("name", list(CONCURRENCY_CASES))
-def test_concurrency_exact_statuses(graded_concurrency, name):
-    """The exhaustive checks run in the clean process and drive the student's generators through
-    proxies: a lost update and a deadlock are found, an honest answer passes."""
-    r = graded_concurrency[name]
-    got = {c.grade_id: (c.status, c.message) for c in r.cells()}
-    want = CONCURRENCY_CASES[name][1]
-    assert r.status == "graded"
-    assert {g: got[g][0] for g in want} == want, {g: got[g] for g in want}
-
-
 D = "07_distributed"
 DISTRIBUTED_CASES = {
     "honest": ({}, {t: "passed" for t in ("t9_test_basic", "t9_test_refuse", "t9_test_writeback",
@@ -208,31 +183,6 @@ DISTRIBUTED_CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def graded_distributed(tmp_path_factory):
-    _require_jail()
-    course = tmp_path_factory.mktemp("hostile-distributed") / "course"
-    shutil.copytree(COURSE_DIR / "source" / D, course / "source" / D)
-    text = (course / "source" / D / f"{D}.ipynb").read_text()
-    for name, (replace, _) in DISTRIBUTED_CASES.items():
-        d = course / "submitted" / name / D
-        d.mkdir(parents=True)
-        (d / f"{D}.ipynb").write_text(_submission(text, replace))
-    results = autograde(D, course, jobs=2, progress=False, limits=Limits(cell_timeout=60, notebook_timeout=300))
-    return {r.student: r for r in results}
-
-
-@pytest.mark.parametrize("name", list(DISTRIBUTED_CASES))
-def test_distributed_exact_statuses(graded_distributed, name):
-    """Delegating to the course's quorum functions or HashRing (modules the student needs part of, so
-    they cannot be hidden) is refused by the static check of the submitted text, in every test."""
-    r = graded_distributed[name]
-    got = {c.grade_id: (c.status, c.message) for c in r.cells()}
-    want = DISTRIBUTED_CASES[name][1]
-    assert r.status == "graded"
-    assert {g: got[g][0] for g in want} == want, {g: got[g] for g in want}
-
-
 def _require_jail() -> None:
     ok, reasons = jail_available()
     if not ok:
@@ -242,31 +192,42 @@ def _require_jail() -> None:
         pytest.skip(msg)
 
 
+ASSESSMENTS = {A: CASES, C: CONCURRENCY_CASES, D: DISTRIBUTED_CASES}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
+    """Every case of every assessment, one batch per assessment: {(assignment, case): result}."""
     _require_jail()
-    course = tmp_path_factory.mktemp("hostile-assessments") / "course"
-    shutil.copytree(COURSE_DIR / "source" / A, course / "source" / A)
-    text = (course / "source" / A / f"{A}.ipynb").read_text()
-    for name, (replace, _) in CASES.items():
-        d = course / "submitted" / name / A
-        d.mkdir(parents=True)
-        (d / f"{A}.ipynb").write_text(_submission(text, replace))
-    results = autograde(A, course, jobs=2, progress=False, limits=Limits(cell_timeout=60, notebook_timeout=300))
-    return {r.student: r for r in results}
+    out = {}
+    for assignment, cases in ASSESSMENTS.items():
+        course = tmp_path_factory.mktemp(f"hostile-{assignment}") / "course"
+        shutil.copytree(COURSE_DIR / "source" / assignment, course / "source" / assignment)
+        text = (course / "source" / assignment / f"{assignment}.ipynb").read_text()
+        for name, (replace, _) in cases.items():
+            d = course / "submitted" / name / assignment
+            d.mkdir(parents=True)
+            (d / f"{assignment}.ipynb").write_text(_submission(text, replace))
+        for r in autograde(assignment, course, jobs=2, progress=False,
+                           limits=Limits(cell_timeout=60, notebook_timeout=300)):
+            out[(assignment, r.student)] = r
+    return out
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_exact_statuses(graded, name):
-    """Each hostile answer gets exactly the listed statuses (the honest one passes everything)."""
-    r = graded[name]
+@pytest.mark.parametrize("assignment,name", [(a, n) for a, cases in ASSESSMENTS.items() for n in cases])
+def test_exact_statuses(graded, assignment, name):
+    """Each hostile answer gets exactly the listed statuses (the honest one passes everything):
+    Caching (delegation, liars, O(n) evictions, escapes through fakes), Concurrency (the exhaustive
+    checks through proxies find a lost update and a deadlock), Distributed (delegating to the course's
+    quorum functions or HashRing, modules that cannot be hidden, is refused by the static check)."""
+    r = graded[(assignment, name)]
     got = {c.grade_id: (c.status, c.message) for c in r.cells()}
-    want = CASES[name][1]
+    want = ASSESSMENTS[assignment][name][1]
     assert r.status == "graded"
     assert {g: got[g][0] for g in want} == want, {g: got[g] for g in want}
 
 
 def test_scaling_failure_says_why(graded):
     """An O(n) eviction fails the O(1) test with a message about cost growing with the entries."""
-    msg = {c.grade_id: c.message for c in graded["evict_by_min_stamp"].cells()}["t8_test_o1"]
+    msg = {c.grade_id: c.message for c in graded[(A, "evict_by_min_stamp")].cells()}["t8_test_o1"]
     assert "Question 8" in msg and "entries" in msg
