@@ -168,6 +168,27 @@ class _Watchdog:
         signal.signal(signal.SIGUSR1, self.old)
 
 
+HIDDEN_MARK = "### BEGIN HIDDEN TESTS"
+
+
+def _raised_in_hidden_part(exc: BaseException, cell: dict) -> bool:
+    """Did the student's code raise ``exc`` while a line of the test's hidden part ran? Its message is
+    then the student's own text about the hidden test's arguments (keys, traces, requests): shown in
+    feedback it would carry the hidden test's data out, so only its type is reported."""
+    if not P.from_peer(exc):
+        return False
+    lines = cell["source"].splitlines()
+    start = next((i for i, line in enumerate(lines, 1) if HIDDEN_MARK in line), None)
+    if start is None:
+        return False
+    label, line, tb = cell.get("label", "test"), None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == label:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line is None or line >= start
+
+
 def run_test(cell: dict, base_imports: str, sp: StudentProcess | None, seconds: float,
              student_code: list[str] | None = None) -> dict:
     """Compile and run one test cell (source text) here; student names fetched from S now.
@@ -223,10 +244,17 @@ def _run_test(cell: dict, base_imports: str, sp: StudentProcess | None, seconds:
         return {"status": "error", "message": "Your notebook's Python process stopped or misbehaved during this "
                                               f"test ({_message(exc)[:120]})."}
     except AssertionError as exc:
+        if _raised_in_hidden_part(exc, cell):
+            return {"status": "failed", "message": "Your code raised AssertionError during the hidden tests."}
         return {"status": "failed", "message": _message(exc)}
-    except P.RemoteError as exc:
-        return {"status": "error", "message": f"Your code raised {_message(exc)}"}
     except Exception as exc:
+        if _raised_in_hidden_part(exc, cell):
+            # (a class of the student's own is not named: its name is student text too)
+            name = "an exception" if isinstance(exc, P.RemoteError) else type(exc).__name__
+            return {"status": "error", "message": f"Your code raised {name} during the hidden tests (its "
+                                                  "message is not shown: it could quote the hidden tests' data)."}
+        if isinstance(exc, P.RemoteError):
+            return {"status": "error", "message": f"Your code raised {_message(exc)}"}
         return {"status": "error", "message": f"{type(exc).__name__}: {_message(exc)}"}
     finally:
         dog.cancel()

@@ -52,7 +52,7 @@ from dataclasses import fields, is_dataclass
 
 __all__ = ["MAX_FRAME", "MAX_DEPTH", "MAX_ITEMS", "ProtocolError", "ChannelBroken", "ChannelTimeout", "RemoteError",
            "Deadline", "Channel", "Peer", "Remote", "RemoteFunction", "RemoteClass", "RemoteObject",
-           "RemoteGenerator", "encode", "decode", "value_types", "exception_classes", "kind_of"]
+           "RemoteGenerator", "encode", "decode", "value_types", "exception_classes", "kind_of", "from_peer"]
 
 MAX_FRAME = 16 << 20
 MAX_DEPTH = 48
@@ -164,14 +164,23 @@ def exception_from_wire(data) -> BaseException:
         cls = getattr(builtins, name)
     else:
         cls = exception_classes().get((module, name))
+    exc = None
     if cls is not None:
         try:
             exc = cls(msg)
-            if type(exc) is cls:
-                return exc
         except Exception:
-            pass
-    return RemoteError(name, msg)
+            exc = None
+        if type(exc) is not cls:
+            exc = None
+    if exc is None:
+        exc = RemoteError(name, msg)
+    exc._course_from_peer = True      # raised by the other side's code: its message is that side's text
+    return exc
+
+
+def from_peer(exc: BaseException) -> bool:
+    """Was ``exc`` raised by the other side's code (it crossed the channel by name)?"""
+    return getattr(exc, "_course_from_peer", False) is True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,6 +189,25 @@ def exception_from_wire(data) -> BaseException:
 _SCALAR_TAGS = {"n", "b", "i", "f", "s", "y"}
 _SEQ = {list: "l", tuple: "t", set: "S", frozenset: "F"}
 _SEQ_BACK = {"l": list, "t": tuple, "S": set, "F": frozenset}
+
+MAX_SAME_HASH = 16     # set elements / dict keys of one frame that may share one hash value
+
+
+def _check_hashes(keys: list) -> None:
+    """Refuse keys many of which share one hash (crafted: every multiple of 2**61 - 1 hashes to 0, and
+    2-tuples of ints can be solved for any tuple hash): building a set of n such keys compares each
+    with all before it, minutes of CPU in one C call that no deadline can interrupt. Hashing them
+    first is linear."""
+    counts: dict[int, int] = {}
+    for k in keys:
+        try:
+            h = hash(k)
+        except TypeError:
+            raise ProtocolError("unhashable set element or dict key") from None
+        n = counts.get(h, 0) + 1
+        if n > MAX_SAME_HASH:
+            raise ProtocolError("set elements or dict keys whose hashes collide")
+        counts[h] = n
 
 
 def kind_of(obj) -> str:
@@ -284,21 +312,21 @@ def decode(data, handle=None, mine=None, *, budget: list | None = None, depth: i
             raise ProtocolError("malformed bytes") from None
     if tag in _SEQ_BACK and n == 2 and type(v) is list:
         items = [decode(x, handle, mine, budget=budget, depth=depth + 1) for x in v]
+        if tag in ("S", "F"):
+            _check_hashes(items)
         try:
             return _SEQ_BACK[tag](items)
         except TypeError:
             raise ProtocolError("unhashable set element") from None
     if tag == "d" and n == 2 and type(v) is list:
-        out = {}
+        pairs = []
         for pair in v:
             if type(pair) is not list or len(pair) != 2:
                 raise ProtocolError("malformed dict")
-            k = decode(pair[0], handle, mine, budget=budget, depth=depth + 1)
-            try:
-                out[k] = decode(pair[1], handle, mine, budget=budget, depth=depth + 1)
-            except TypeError:
-                raise ProtocolError("unhashable dict key") from None
-        return out
+            pairs.append((decode(pair[0], handle, mine, budget=budget, depth=depth + 1),
+                          decode(pair[1], handle, mine, budget=budget, depth=depth + 1)))
+        _check_hashes([k for k, _ in pairs])
+        return dict(pairs)
     if tag == "v" and n == 3 and type(v) is str and type(data[2]) is dict:
         cls = value_types().get(v)
         if cls is None:
@@ -482,6 +510,12 @@ class Peer:
         # lead to its class, its module's globals, builtins or anything that runs code here
         self.strict = False
         self.max_proxies = 2_000_000
+        # strict also bounds the work the peer can make us do: at most this many of its requests are
+        # served (each a frame it must send; no "batch" or "repeat" loops run here for it), so that
+        # callbacks into a test's fakes (whose methods may record every call) cannot grow this process
+        # by gigabytes within one test's time
+        self.max_served = 1_000_000
+        self.served = 0
 
     # -- our objects
     def export(self, obj) -> list:
@@ -600,6 +634,12 @@ class Peer:
 
     def handle(self, msg: dict):
         op = msg.get("op")
+        if self.strict:
+            self.served += 1
+            if self.served > self.max_served:
+                self.ch._fail(f"the peer made more than {self.max_served} requests")
+            if op in ("batch", "repeat"):
+                raise AttributeError(f"{op} is not available on test objects")
         if op in self.extra_ops:
             return self.extra_ops[op](msg)
         if op == "release":

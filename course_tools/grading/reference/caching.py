@@ -75,7 +75,8 @@ def compare_with_reference(cls: Callable[..., Any], *, seeds=(1, 2, 3), n_ops: i
                 _fail(question, f"len() was {got!r} where an LRU cache of capacity {capacity} holds {want}.")
 
 
-def _cpu_per_op(make: Callable[[int], Any], capacity: int, ops: int, repeats: int, budget: float = 0.4) -> float:
+def _cpu_per_op(make: Callable[[int], Any], capacity: int, ops: int, repeats: int, budget: float = 0.4,
+                question: object = "?") -> float:
     """Best-of-``repeats`` CPU seconds per operation of a cache holding ``capacity`` entries: puts of
     new keys (each evicts the least recently used entry), then gets of the most recent keys, in
     chunks until ``ops`` of each or ``budget`` CPU seconds (a scan makes that happen early). A
@@ -113,10 +114,26 @@ def _cpu_per_op(make: Callable[[int], Any], capacity: int, ops: int, repeats: in
             if clock() - c0 < 0.05:
                 chunk = min(chunk * 2, 20_000)
         best = min(best, (clock() - t0) / done)
+        _check_still_lru(cache, capacity, start, question)
         if remote:
             cache._release()
         del cache
     return best
+
+
+def _check_still_lru(cache: Any, capacity: int, start: int, question: object) -> None:
+    """After a measurement the cache holds keys ``start - capacity .. start - 1`` (value = key), least
+    recently used first. Touch the oldest, put one more: the second oldest must go, the touched one
+    stay, and len() stay at capacity. A cache that only pretends at large capacities (no eviction, or
+    FIFO: cheap, but not an LRU cache) fails here instead of passing the scaling test."""
+    oldest = start - capacity
+    got = call_methods(cache, [("get", (oldest, _MISSING)), ("put", (start, start)), ("get", (oldest, _MISSING)),
+                               ("get", (oldest + 1, _MISSING)), ("__len__", ())])
+    want = [oldest, None, oldest, _MISSING, capacity]
+    if not all(_same(g, w) for i, (g, w) in enumerate(zip(got, want)) if i != 1):
+        _fail(question, f"after the timing run at {capacity:,} entries the cache did not behave like an LRU cache "
+                        "(a get must make an entry the most recent; a put into a full cache evicts the least "
+                        "recently used entry; len() stays at the capacity).")
 
 
 def check_constant_time(cls: Callable[..., Any], *, question: object = "?", small: int = 1_000,
@@ -128,14 +145,14 @@ def check_constant_time(cls: Callable[..., Any], *, question: object = "?", smal
             "doubly linked list.")
     ref_large = _cpu_per_op(_ReferenceLRU, large, ops, repeats)
     limit = 25 * ref_large + 2e-6
-    mine_large = _cpu_per_op(cls, large, ops, 1)          # one run first: a scan shows at once
-    if mine_large <= 4 * limit:
-        mine_large = min(mine_large, _cpu_per_op(cls, large, ops, repeats - 1)) if repeats > 1 else mine_large
+    mine_large = _cpu_per_op(cls, large, ops, 1, question=question)   # one run first: a scan shows at once
+    if mine_large <= 4 * limit and repeats > 1:
+        mine_large = min(mine_large, _cpu_per_op(cls, large, ops, repeats - 1, question=question))
     if mine_large > limit:
         _fail(question, f"at {large:,} entries each get/put took about {mine_large * 1e6:.0f} µs of CPU, far more "
                         f"than an O(1) design (about {ref_large * 1e6:.1f} µs here): does eviction or a get scan the "
                         f"entries (list.pop(0), list.remove, min(...))? {hint}")
-    mine_small = _cpu_per_op(cls, small, ops, repeats)
+    mine_small = _cpu_per_op(cls, small, ops, repeats, question=question)
     if mine_large > 5 * max(mine_small, ref_large):
         _fail(question, f"each get/put cost about {mine_small * 1e6:.1f} µs at {small:,} entries but "
                         f"{mine_large * 1e6:.1f} µs at {large:,}: the cost grows with the number of entries, so "
