@@ -28,9 +28,11 @@ lab: $(STAMP)
 	$(BIN)/course lab
 
 test: $(STAMP)
+	@bash scripts/ensure-system-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
+	@bash scripts/ensure-system-packages
 	$(BIN)/course bench
 
 release: $(STAMP)

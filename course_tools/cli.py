@@ -42,7 +42,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     from course_tools.grading.autograde import run_autograde
 
     return run_autograde(args.assignment, args.course_dir, jobs=args.jobs, students=args.student,
-                         isolation=not args.no_isolation)
+                         unsafe=args.unsafe)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: the number of cores)")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
-    p.add_argument("--no-isolation", action="store_true", help="no namespaces/uid drop (debugging only; warns)")
+    p.add_argument("--unsafe", "--no-isolation", dest="unsafe", action="store_true",
+                   help="grade even without the bubblewrap jail (rlimits only): only for code you trust")
     _course_dir(p)
     p.set_defaults(func=cmd_autograde)
 

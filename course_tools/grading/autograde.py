@@ -43,34 +43,17 @@ from course_tools.grading.paths import COURSE_DIR
 from course_tools.grading.plan import PlanError, SourceNotebook, load_source, make_plan, read_notebook_json
 from course_tools.grading.results import (GRADED, NEEDS_MANUAL, CellResult, NotebookResult, SubmissionResult,
                                           save_result)
-from course_tools.grading.sandbox import UID_BASE, Capabilities, Limits, detect_capabilities, worker_command
+from course_tools.grading.sandbox import Limits
 
 __all__ = ["autograde", "grade_submission", "grade_notebook", "WorkerPool", "Limits", "submissions",
-           "load_sources"]
-
-_uid_lock = threading.Lock()
-_uid_next = [UID_BASE + int.from_bytes(os.urandom(2), "big") % 2500 * 1_000_000]   # stays below 2**32 - 2
-
-
-def _uids_in_use(lo: int, hi: int) -> bool:
-    from course_tools.grading.sandbox import pids_of_uid_range
-    return bool(pids_of_uid_range(lo, hi))
-
-
-def _fresh_uid() -> int:
-    """A block of 1000 never-used uids per notebook: the student process uses the first, each
-    code test one more. Blocks in use by another grader on this machine are skipped."""
-    with _uid_lock:
-        while True:
-            _uid_next[0] += 1000
-            if _uid_next[0] + 1000 >= 2**32 - 2:
-                _uid_next[0] = UID_BASE
-            if not _uids_in_use(_uid_next[0], _uid_next[0] + 1000):
-                return _uid_next[0]
-
+           "load_sources", "IsolationError", "grade_request"]
 
 class WorkerError(RuntimeError):
     pass
+
+
+class IsolationError(RuntimeError):
+    """The jail is not available and ``unsafe`` was not given: refusing to grade other people's code."""
 
 
 def _with_pdeathsig(cmd: list[str]) -> list[str]:
@@ -83,28 +66,33 @@ def _with_pdeathsig(cmd: list[str]) -> list[str]:
     return cmd
 
 
-class Worker:
-    """One warm worker process (inside its namespaces), spoken to over its stdin/stdout."""
+def worker_command(python: str = sys.executable) -> list[str]:
+    # not `-m`: the module must be imported under its own name (reference checkers import it to find
+    # the student process of the running test)
+    return [python, "-c", "import sys; from course_tools.grading.clean import main; sys.exit(main())"]
 
-    def __init__(self, caps: Capabilities, hide: list[str], preload: list[str], start_timeout: float = 60.0,
-                 wait: bool = True):
+
+class Worker:
+    """One warm clean worker process, spoken to over its stdin/stdout (one JSON line each way)."""
+
+    def __init__(self, preload: list[str], start_timeout: float = 60.0, wait: bool = True,
+                 command: list[str] | None = None):
         import tempfile
 
-        self.caps = caps
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        pkg_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         debug = bool(os.environ.get("COURSE_GRADE_DEBUG"))
         self.log = None if debug else tempfile.TemporaryFile(prefix="course-grade-worker-")   # its stderr, for errors
-        self.proc = subprocess.Popen(_with_pdeathsig(worker_command(caps)), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=None if debug else self.log, env=env, close_fds=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(_with_pdeathsig(command or worker_command()), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=None if debug else self.log, env=env,
+                                     close_fds=True, start_new_session=True)
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)
         self.buf = b""
-        caps_d = {k: getattr(caps, k) for k in ("root", "netns", "userns", "pidns", "mountns", "setuid", "cgroups")}
         self.warnings: list[str] = []
         try:
-            self._send({"caps": caps_d, "hide": hide, "keep": _kept_paths(), "preload": preload,
-                        "probe_uid": _fresh_uid()})
+            self._send({"preload": preload})
         except WorkerError:
             self.kill()
             self.close()
@@ -113,7 +101,7 @@ class Worker:
             self.wait_ready(start_timeout)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Wait for the worker's hello (it has preloaded, hidden and self-tested)."""
+        """Wait for the worker's hello (it has preloaded)."""
         try:
             hello = self._recv(timeout)
         except (WorkerError, ValueError):
@@ -184,7 +172,7 @@ class Worker:
 
     def kill(self) -> None:
         try:
-            os.killpg(self.proc.pid, 9)   # unshare --kill-child takes the worker and its PID namespace with it
+            os.killpg(self.proc.pid, 9)
         except OSError:
             pass
         try:
@@ -194,26 +182,35 @@ class Worker:
 
 
 class WorkerPool:
-    """``jobs`` warm workers; ``grade(plan_request)`` borrows one, replacing it if it failed."""
+    """``jobs`` warm clean workers; ``grade(request)`` borrows one, replacing it if it failed.
 
-    def __init__(self, jobs: int, *, isolation: bool = True, hide: Iterable[str | Path] = (),
-                 preload: Iterable[str] = (), announce: Callable[[str], None] | None = None,
-                 caps: Capabilities | None = None):
-        self.caps = caps or detect_capabilities(isolation)   # caps=: tests pretend a means is missing
-        self.hide = sorted({str(Path(p).resolve()) for p in hide})
+    ``unsafe=False`` (the default) refuses to start unless the bubblewrap jail works on this
+    machine (:func:`course_tools.grading.sandbox.jail_available`); ``unsafe=True`` grades with
+    rlimits only and says so in every result's warnings."""
+
+    def __init__(self, jobs: int, *, unsafe: bool = False, preload: Iterable[str] = (),
+                 announce: Callable[[str], None] | None = None, command: list[str] | None = None):
+        from course_tools.grading.clean import jail_available
+
+        ok, reasons = jail_available()
+        self.jailed = ok and not unsafe
+        if not ok and not unsafe:
+            raise IsolationError("refusing to grade: the student sandbox is not available on this machine ("
+                                 + "; ".join(reasons) + "). Fix that, or pass --unsafe to grade with rlimits only "
+                                 "(only for code you trust)")
+        self.unsafe = not self.jailed
         self.preload = sorted(set(preload))
+        self.command = command
         self.jobs = max(1, int(jobs))
         self.idle: "queue.Queue[Worker | None]" = queue.Queue()
         self.all: list[Worker] = []
         self.lock = threading.Lock()
-        self.warnings = list(self.caps.warnings)
-        self.uids: set[int] = set()
+        self.warnings = [] if self.jailed else [
+            "UNSAFE: student code ran WITHOUT the jail (rlimits only): " + ("; ".join(reasons) or "--unsafe given")]
         self.start_error = ""
         self.aborted = False
         for w in self.warnings:
             (announce or (lambda m: print(f"WARNING: {m}", file=sys.stderr)))(w)
-        # launched from this thread (the worker's death signal follows the thread that forked it),
-        # started up in parallel
         launched = [self._start(wait=False) for _ in range(self.jobs)]
         started = []
         for w in launched:
@@ -229,14 +226,10 @@ class WorkerPool:
             started.append(w)
         for w in started:
             self.idle.put(w)
-        extra = sorted({m for w in started if w for m in w.warnings})
-        for m in extra:
-            self.warnings.append(m)
-            (announce or (lambda m: print(f"WARNING: {m}", file=sys.stderr)))(m)
 
     def _start(self, wait: bool = True) -> Worker | None:
         try:
-            w = Worker(self.caps, self.hide, self.preload, wait=wait)
+            w = Worker(self.preload, wait=wait, command=self.command)
         except (WorkerError, OSError, ValueError) as exc:
             self.start_error = str(exc)
             return None
@@ -245,7 +238,7 @@ class WorkerPool:
         return w
 
     def grade(self, request: dict, timeout: float) -> dict:
-        self.uids.add(int(request.get("uid", 0)))
+        request = dict(request, unsafe=self.unsafe)
         if self.aborted:
             raise WorkerError("grading was interrupted")
         w = self.idle.get()
@@ -271,17 +264,12 @@ class WorkerPool:
         return resp
 
     def describe(self) -> str:
-        """One line for the instructor: which isolation means are in force."""
-        from course_tools.grading.sandbox import seccomp_available
-
-        c = self.caps
-        on = [name for name, ok in (("no network (own netns, private loopback)", c.netns), ("course dir hidden (mount ns)", c.mountns),
-                                    ("PID namespace", c.pidns), ("a uid per notebook", c.setuid),
-                                    ("cgroups (memory, pids)", c.cgroups), ("seccomp-sealed verdicts",
-                                                                             seccomp_available())) if ok]
-        missing = len(self.warnings)
-        return (f"isolation: {', '.join(on) or 'NONE'}; rlimits and time limits always"
-                + (f" ({missing} warning(s) above)" if missing else ""))
+        """One line for the instructor: which isolation is in force."""
+        if self.jailed:
+            return ("isolation: student code in the bubblewrap jail (minimal root, own PID/IPC/mount namespaces, "
+                    "private loopback, memory/pids/CPU limits); verdicts decided in a clean process")
+        return ("isolation: UNSAFE, rlimits only (no jail); verdicts still decided in a clean process from plain "
+                "data")
 
     def abort(self) -> None:
         """Stop now (Ctrl-C): kill every worker; submissions in flight fail as 'interrupted'."""
@@ -296,9 +284,6 @@ class WorkerPool:
             workers, self.all = list(self.all), []
         for w in workers:
             w.close()
-        if self.caps.cgroups and self.uids:   # a worker killed mid-notebook leaves its (empty) cgroups
-            from course_tools.grading.sandbox import remove_stale_cgroups
-            remove_stale_cgroups(sorted(self.uids))
 
     def __enter__(self) -> "WorkerPool":
         return self
@@ -317,13 +302,33 @@ def load_sources(course_dir: Path | str, assignment: str) -> list[SourceNotebook
     return [load_source(p) for p in paths]
 
 
-def submissions(course_dir: Path | str, assignment: str, students: Iterable[str] | None = None) -> list[str]:
-    root = Path(course_dir) / "submitted"
-    found = sorted(p.parent.name for p in root.glob(f"*/{assignment}") if p.is_dir()) if root.is_dir() else []
+def submissions(course_dir: Path | str, assignment: str, students: Iterable[str] | None = None,
+                refused: list[tuple[str, str]] | None = None) -> list[str]:
+    """The students to grade: every valid ``submitted/<student>/<assignment>/`` (or the valid ones of
+    ``students``). Folder names that are not student ids, symbolic links (never followed) and invalid
+    requested names are left out and reported (appended to ``refused`` as ``(shown name, reason)``,
+    else printed on stderr): the batch goes on. See :mod:`course_tools.grading.ids`."""
+    from course_tools.grading import ids
+
+    bad: list[tuple[str, str]] = []
     if students:
-        wanted = list(students)
-        return [s for s in wanted if s in found] + [s for s in wanted if s not in found]
-    return found
+        found = ids.submitted_students(course_dir, assignment)
+        wanted = []
+        for s in dict.fromkeys(students):
+            why = ids.problem(s)
+            if why is None:
+                wanted.append(s)
+            else:
+                bad.append((ids.shown(s), why))
+        out = [s for s in wanted if s in found] + [s for s in wanted if s not in found]
+    else:
+        out = ids.submitted_students(course_dir, assignment, bad)
+    if refused is not None:
+        refused.extend(bad)
+    else:
+        for where, why in bad:
+            print(f"skipped {where}: {why}", file=sys.stderr)
+    return out
 
 
 def _nb_result(src: SourceNotebook, plan_cells: list[dict] | None, missing: list[str], resp: dict | None,
@@ -388,8 +393,7 @@ def grade_submission(pool: WorkerPool, sources: list[SourceNotebook], sub_dir: P
             notebooks.append(_nb_result(src, None, [], None, fail_all="your notebook could not be read"))
             continue
         warnings += [f"{src.filename}: {w}" for w in plan.warnings]
-        request = {"op": "grade", "uid": _fresh_uid(), "filename": src.filename, "raw": data.decode("utf-8"),
-                   "cells": plan.cells, "limits": limits.to_dict()}
+        request = grade_request(src, plan, limits)
         try:
             resp = pool.grade(request, timeout=limits.notebook_timeout + 60)
         except Exception as exc:
@@ -417,29 +421,20 @@ def grade_submission(pool: WorkerPool, sources: list[SourceNotebook], sub_dir: P
                             round(time.monotonic() - t0, 3), warnings)
 
 
-def _hidden_paths(course_dir: Path) -> list[Path]:
-    """What the worker covers: the course directory and the instructor's HOME (Python and this
-    package stay visible inside it, see ``_kept_paths``; as a bonus this makes a Python installed
-    under a private HOME, e.g. /root/.pyenv, usable by the sandbox's unprivileged uid)."""
-    out = [Path(course_dir).resolve()]
-    home = Path(os.path.expanduser("~"))
-    if home.is_dir() and str(home) != "/":
-        out.append(home.resolve())
-    return out
-
-
-def _kept_paths() -> list[str]:
-    """What must stay visible inside a hidden directory: Python itself and this package."""
-    pkg = Path(__file__).resolve().parents[2]
-    return sorted({str(Path(p).resolve()) for p in (sys.base_prefix, sys.prefix, pkg)})
+def grade_request(src: SourceNotebook, plan, limits: Limits) -> dict:
+    """What a clean worker needs for one notebook: the plan (tests from the source), the source's
+    own imports (bound in every test's namespace), the modules hidden from the student."""
+    return {"op": "grade", "filename": src.filename, "cells": plan.cells, "limits": limits.to_dict(),
+            "base_imports": src.base_imports(), "hidden_modules": src.hidden_modules}
 
 
 def autograde(assignment: str, course_dir: Path | str = COURSE_DIR, *, jobs: int | None = None,
-              students: Iterable[str] | None = None, isolation: bool = True, limits: Limits | None = None,
+              students: Iterable[str] | None = None, unsafe: bool = False, limits: Limits | None = None,
               progress: bool = True, save: bool = True, pool: WorkerPool | None = None,
-              caps: Capabilities | None = None) -> list[SubmissionResult]:
+              isolation: bool = True) -> list[SubmissionResult]:
     """Grade every ``submitted/*/<assignment>/`` (or only ``students``) and save one result each.
-    ``caps`` (tests only) pretends some isolation means are missing."""
+    Raises :class:`IsolationError` if the jail is not available and ``unsafe`` is not set
+    (``isolation=False`` is an old spelling of ``unsafe=True``)."""
     course_dir = Path(course_dir)
     limits = limits or Limits()
     sources = load_sources(course_dir, assignment)
@@ -450,8 +445,7 @@ def autograde(assignment: str, course_dir: Path | str = COURSE_DIR, *, jobs: int
     own_pool = pool is None
     if own_pool:
         preload = sorted({m for s in sources for m in s.preload()})
-        pool = WorkerPool(min(jobs, len(names)), isolation=isolation, hide=_hidden_paths(course_dir),
-                          preload=preload, caps=caps)
+        pool = WorkerPool(min(jobs, len(names)), unsafe=unsafe or not isolation, preload=preload)
     results: list[SubmissionResult] = []
     try:
         bar = None
@@ -499,28 +493,34 @@ def autograde(assignment: str, course_dir: Path | str = COURSE_DIR, *, jobs: int
 
 
 def grade_notebook(source_nb_path: Path | str, submission_nb_path: Path | str, *, isolation: bool = True,
-                   limits: Limits | None = None) -> NotebookResult:
+                   limits: Limits | None = None, unsafe: bool | None = None) -> NotebookResult:
     """Grade one notebook file against its source, e.g. a learner's own copy (``course check``).
 
-    Same plan, sandbox and verdicts as ``course autograde``. Raises ``PlanError`` (with a
+    Same plan, clean process and verdicts as ``course autograde``. The learner grades their own
+    code, so no flag is needed: the jail is used when this machine has it, otherwise rlimits
+    only, and the result's ``isolation`` attribute says which. Raises ``PlanError`` (with a
     message for the learner) when the file cannot be read as a notebook.
     """
+    from course_tools.grading.clean import jail_available
+
     src = load_source(source_nb_path)
     data = Path(submission_nb_path).read_bytes()
     plan = make_plan(src, read_notebook_json(data, Path(submission_nb_path).name))
     limits = limits or Limits()
-    hide = [Path(source_nb_path).resolve().parent, *_hidden_paths(Path(source_nb_path).resolve().parent)[1:]]
-    with WorkerPool(1, isolation=isolation, hide=hide, preload=src.preload(),
-                    announce=lambda m: None) as pool:
-        resp = pool.grade({"op": "grade", "uid": _fresh_uid(), "filename": src.filename, "raw": data.decode("utf-8"),
-                           "cells": plan.cells, "limits": limits.to_dict()}, timeout=limits.notebook_timeout + 60)
+    if unsafe is None:
+        unsafe = not isolation or not jail_available()[0]
+    with WorkerPool(1, unsafe=unsafe, preload=src.preload(), announce=lambda m: None) as pool:
+        resp = pool.grade(grade_request(src, plan, limits), timeout=limits.notebook_timeout + 60)
+        described = pool.describe()
     if "error" in resp:
         raise RuntimeError(f"grading failed: {resp['error']}")
-    return _nb_result(src, plan.cells, plan.missing, resp)
+    result = _nb_result(src, plan.cells, plan.missing, resp)
+    result.isolation = described     # type: ignore[attr-defined]  (shown by `course check`)
+    return result
 
 
 def run_autograde(assignment: str, course_dir: Path | str = COURSE_DIR, *, jobs: int | None = None,
-                  students: Iterable[str] | None = None, isolation: bool = True) -> int:
+                  students: Iterable[str] | None = None, isolation: bool = True, unsafe: bool = False) -> int:
     """``course autograde``: grade, save, print one line per submission and a summary. Exit 1 if any failed."""
     from course_tools.grading.results import result_path
 
@@ -536,7 +536,10 @@ def run_autograde(assignment: str, course_dir: Path | str = COURSE_DIR, *, jobs:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):   # stop the workers, keep earlier results
             signal.signal(sig, interrupted)
     try:
-        results = autograde(assignment, course_dir, jobs=jobs, students=students, isolation=isolation)
+        results = autograde(assignment, course_dir, jobs=jobs, students=students, unsafe=unsafe or not isolation)
+    except IsolationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

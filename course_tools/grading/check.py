@@ -110,6 +110,9 @@ def run(notebook: Path | str, course_dir: Path | str = COURSE_DIR, *, assignment
         print(f"course check: grading {notebook} failed: {message}", file=sys.stderr)
         return 1
     print(render_text(result, secrets), file=out)
+    isolation = getattr(result.notebooks[0], "isolation", "") if result.notebooks else ""
+    if isolation:
+        print(isolation, file=out)
     from course_tools.progress import record_check
 
     record_check(result.assignment, result.cells())   # the learner's own progress map (00_start.ipynb)

@@ -18,7 +18,8 @@ import threading
 from typing import Iterable, Iterator
 
 __all__ = ["AnswerError", "fail", "time_limit", "check_choice", "normalise_choice", "check_exact_type",
-           "check_is_subclass_free"]
+           "check_is_subclass_free", "is_generator_function", "student_code", "check_defined_class",
+           "check_not_using", "call_each", "call_methods"]
 
 
 class AnswerError(AssertionError):
@@ -106,3 +107,140 @@ def check_is_subclass_free(cls: type, forbidden_modules: tuple[str, ...] = ("cou
     for base in cls.__mro__:
         if any(base.__module__.startswith(m) for m in forbidden_modules):
             _fail(question, f"{cls.__name__} must be your own implementation, not built on {base.__module__}.{base.__qualname__}.", None)
+
+
+def call_methods(obj: object, calls: Iterable[tuple[str, tuple]], chunk: int = 2000) -> list:
+    """``[getattr(obj, name)(*args) for name, args in calls]``, in order; when ``obj`` is the grader's
+    proxy of a student object, in batches (one round trip per ``chunk`` calls instead of one per
+    call). The results are whatever came back: check their exact types."""
+    calls = [(name, tuple(args)) for name, args in calls]
+    if getattr(type(obj), "_batch", None) is None:
+        return [getattr(obj, name)(*args) for name, args in calls]
+    out: list = []
+    for i in range(0, len(calls), chunk):
+        part = calls[i:i + chunk]
+        got = obj._batch([(name, args, {}) for name, args in part])
+        if type(got) is not list or len(got) != len(part):
+            raise AnswerError("the object's methods did not answer as methods do")
+        out += got
+    return out
+
+
+def call_each(obj: object, method: str, args: Iterable[tuple], chunk: int = 4000) -> list:
+    """``[getattr(obj, method)(*a) for a in args]`` (batched like :func:`call_methods`)."""
+    return call_methods(obj, [(method, a) for a in args], chunk)
+
+
+def is_generator_function(fn: object) -> bool:
+    """Is ``fn`` a generator function? Works for a local function and for the grader's proxy of a
+    student's function (which says what it is without being introspected)."""
+    import inspect
+
+    flag = getattr(type(fn), "is_generator_function", None)
+    if isinstance(flag, property):
+        return bool(fn.is_generator_function)
+    return inspect.isgeneratorfunction(fn)
+
+
+# the grader's clean process sets this to the text of the student's code cells before the test
+_STUDENT_CODE: list[list[str] | None] = [None]
+
+
+def student_code() -> list[str] | None:
+    """The source text of the student's code cells before this test: from the grader (plain text
+    from the submitted file, which student code cannot change), else from the IPython history
+    of the notebook being run, else None."""
+    if _STUDENT_CODE[0] is not None:
+        return list(_STUDENT_CODE[0])
+    try:
+        ip = get_ipython()  # type: ignore[name-defined]  # noqa: F821
+    except NameError:
+        return None
+    hist = ip.user_ns.get("In") if ip is not None else None
+    if not isinstance(hist, list):
+        return None
+    # the notebook's test cells (they import from course_tools.grading) are not the student's code
+    return [h for h in hist if isinstance(h, str) and "course_tools.grading" not in h]
+
+
+def _trees(question: object):
+    import ast
+
+    for text in student_code() or []:
+        try:
+            yield ast.parse(text)
+        except SyntaxError:
+            try:    # IPython syntax (magics, !commands): transform as a kernel would
+                from IPython.core.inputtransformer2 import TransformerManager
+
+                yield ast.parse(TransformerManager().transform_cell(text))
+            except Exception:
+                continue
+
+
+def check_defined_class(name: str, *, question: object = "?") -> None:
+    """Static check of the student's code: ``class <name>`` is defined by a ``class`` statement at
+    the top level of a cell (not assigned from, or imported as, someone else's class). That it is
+    not built on the course's own implementation is enforced while grading by hiding that module
+    from the student's process (``metadata.course.hidden_modules``)."""
+    import ast
+
+    if student_code() is None:
+        return
+    found = False
+    for tree in _trees(question):
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and node.name == name:
+                found = True
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                    _fail(question, f"{name} must be defined with a `class {name}:` statement, not assigned.", None)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                if any((a.asname or a.name) == name for a in node.names):
+                    _fail(question, f"{name} must be your own class, not imported.", None)
+    if not found:
+        _fail(question, f"define `class {name}:` in your notebook.", None)
+
+
+_DYNAMIC = {"exec", "eval", "compile", "__import__", "importlib", "import_module", "globals", "locals", "vars",
+            "__dict__", "__getattribute__", "__builtins__", "builtins", "__globals__", "__code__", "__closure__",
+            "modules", "get_ipython", "run_line_magic", "run_cell", "user_ns"}
+
+
+def check_not_using(names: Iterable[str], *, question: object = "?", what: str = "the course's implementation") -> None:
+    """Static check of the student's code cells (plain text): they name none of ``names`` (as a
+    name, an attribute, an import or inside a string), and they do not look names up at run time
+    (``exec``, ``eval``, ``__import__``, ``importlib``, ``getattr`` with a computed name,
+    ``globals()``, ``vars()``, ``sys.modules``, ``__dict__``, magics...), which could fetch them
+    without writing them."""
+    import ast
+
+    banned = set(names)
+    if student_code() is None:
+        return
+
+    def refuse(ident: str) -> None:
+        if ident in banned:
+            _fail(question, f"write this yourself instead of using {what}.", None)
+        _fail(question, f"`{ident}` is not allowed in this answer: write the code directly (the grader "
+                        "cannot check code that is built or looked up at run time).", None)
+
+    for tree in _trees(question):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and (node.id in banned or node.id in _DYNAMIC):
+                refuse(node.id)
+            elif isinstance(node, ast.Attribute) and (node.attr in banned or node.attr in _DYNAMIC):
+                refuse(node.attr)
+            elif isinstance(node, ast.alias):
+                for part in [*(node.name.split(".")), node.asname or ""]:
+                    if part in banned or part in _DYNAMIC:
+                        refuse(part)
+                if node.name == "*":
+                    _fail(question, "`import *` is not allowed in this answer: import the names you use.", None)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and any(b in node.value for b in banned):
+                refuse(next(b for b in banned if b in node.value))
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id in ("getattr", "setattr", "delattr", "hasattr")
+                  and not (len(node.args) >= 2 and isinstance(node.args[1], ast.Constant))):
+                refuse(node.func.id)

@@ -17,17 +17,29 @@ How the student id is found (paths are relative to SOURCE, or to the zip's root)
    ``jsmith_LATE_12345_67890_08_caching.ipynb`` -> ``jsmith``. A file whose name starts
    with the notebook's own name (``08_caching.ipynb``, ``08_caching_v2.ipynb``) names no
    student and is listed as unmatched.
-4. A zip whose members all sit in one top-level folder that holds several students'
-   entries (``submissions/jsmith/...``, ``submissions/jdoe/...``) has that wrapper dropped.
-5. A student id must match ``[A-Za-z0-9][A-Za-z0-9._@-]*`` (at most 64 characters);
-   anything else (``..``, ``=cmd``, spaces) is listed as unmatched, never imported.
+4. A zip whose members all sit in one top-level folder named ``submissions`` (or
+   ``submission``, ``downloads``, ``download``, ``export``, ``exports``; any case) has that
+   wrapper dropped
+   (``submissions/jsmith/...``, ``submissions/jdoe_1_2_08_caching.ipynb``). Any other single
+   top-level folder is one student's, and everything inside it is that student's: folders or
+   files in it named like other students never make them submissions of those students
+   (a student controls the names inside their own upload; only the top level is the LMS's).
+   Those words are reserved, so no student id can be one of them.
+5. A student id must be valid by :mod:`course_tools.grading.ids`: 1-64 ASCII letters,
+   digits and ``. _ @ -``, starting with a letter or digit, not a reserved word; anything
+   else (``..``, ``=cmd``, spaces, a name that is not UTF-8) is listed as unmatched, never
+   imported. Two ids that differ only in case (``Amy``, ``amy``) would be one folder on a
+   case-insensitive disk: both are refused, as is an id whose folder already exists under
+   ``submitted/`` spelled in another case.
 
 Which notebook: an assignment with one notebook takes every file as that notebook; with
 several, the file name must contain the notebook's name (the longest match wins).
 
 Never silently lost or overwritten: two different files for the same student and notebook
 are both refused (listed as duplicates); an existing *different* submission is kept unless
-``force=True``; an identical one is reported unchanged.
+``force=True``; an identical one is reported unchanged Since ids come only from the
+upload's top level (rule 4), ``force`` can only ever replace a student's submission with a
+file from that student's own folder or file name.
 
 Ignored without a word: hidden files and folders (``.ipynb_checkpoints/``, ``._x``) and
 ``__MACOSX/``.
@@ -50,11 +62,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterator, TextIO
 
+from course_tools.grading import ids
 from course_tools.grading.nbgrader_io import COURSE_DIR
 
 __all__ = ["Limits", "Imported", "Skipped", "CollectReport", "collect", "student_from_path", "run"]
 
-_STUDENT_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _MOODLE = re.compile(r"^(?P<name>.+?)_(?P<pid>\d+)_assignsubmission_[A-Za-z]+_?$")
 _IGNORED = ("Thumbs.db", "desktop.ini")
 
@@ -96,7 +108,7 @@ class CollectReport:
     def summary(self) -> str:
         lines = []
         for i in self.imported:
-            lines.append(f"  {i.action:<9} {i.student:<24} <- {i.origin}")
+            lines.append(f"  {i.action:<9} {i.student:<24} <- {_show(i.origin)}")
         counts = {a: sum(i.action == a for i in self.imported) for a in ("new", "replaced", "unchanged")}
         head = (f"{self.assignment}: {len(self.imported)} submission(s) from "
                 f"{len({i.student for i in self.imported})} student(s) "
@@ -106,7 +118,7 @@ class CollectReport:
         out = [head, *lines]
         if self.skipped:
             out.append(f"not imported ({len(self.skipped)}):")
-            out += [f"  {s.origin}: {s.reason}" for s in self.skipped]
+            out += [f"  {_show(s.origin)}: {s.reason}" for s in self.skipped]
         if self.aborted:
             out.append(f"ABORTED: {self.aborted}")
         return "\n".join(out)
@@ -114,6 +126,11 @@ class CollectReport:
 
 class _LimitExceeded(Exception):
     pass
+
+
+def _show(rel: str) -> str:
+    """A path from the upload as printable ASCII (odd bytes escaped, see ids.shown), for the report."""
+    return ids.shown(rel, limit=200)[1:-1]
 
 
 # -- naming rules ----------------------------------------------------------------------
@@ -143,8 +160,9 @@ def student_from_path(rel: str, assignment: str, notebooks: list[str]) -> tuple[
         if any(stem.lower().startswith(n.lower()) for n in notebooks) or "_" not in stem:
             return None, "cannot tell the student: name it <student>_<anything>.ipynb or put it in a <student>/ folder"
         student = stem.split("_", 1)[0]
-    if not _STUDENT_OK.match(student) or student in {".", ".."}:
-        return None, f"unsafe or unusable student id {student!r} (allowed: letters, digits and . _ @ -, not first)"
+    why = ids.problem(student)
+    if why is not None:
+        return None, f"unsafe or unusable student id {ids.shown(student)}: {why}"
     return student, ""
 
 
@@ -266,16 +284,17 @@ def _dir_entries(root: Path, limits: Limits, report: CollectReport) -> Iterator[
             yield rel, data
 
 
-def _drop_wrapper(entries: list[tuple[str, bytes]], notebooks: list[str]) -> list[tuple[str, bytes]]:
-    """Rule 4: drop a zip's single top-level folder when it holds several students' entries."""
+def _drop_wrapper(entries: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """Rule 4: drop a zip's single top-level folder when it is named like a wrapper (``submissions``).
+
+    Never by its shape: a zip holding ONE student's folder, in which that student put folders or
+    files named like other students, has exactly the shape of a wrapper around several students;
+    only the top-level name, which the LMS (or the instructor) chose, tells them apart."""
     tops = {PurePosixPath(rel).parts[0] for rel, _ in entries}
-    if len(tops) != 1 or all(len(PurePosixPath(rel).parts) == 1 for rel, _ in entries):
+    if len(tops) != 1 or any(len(PurePosixPath(rel).parts) == 1 for rel, _ in entries):
         return entries
-    inner = [PurePosixPath(rel).parts[1:] for rel, _ in entries]
-    children = {p[0] for p in inner if p}
-    only_notebook_files = all(len(p) == 1 and PurePosixPath(p[0]).stem in notebooks for p in inner)
-    if len(children) < 2 or only_notebook_files:
-        return entries  # one student's folder (maybe with several notebooks)
+    if next(iter(tops)).lower() not in ids.WRAPPERS:
+        return entries
     return [("/".join(PurePosixPath(rel).parts[1:]), data) for rel, data in entries]
 
 
@@ -299,8 +318,8 @@ def collect(source: Path | str, assignment: str, course_dir: Path | str = COURSE
     With ``dry_run`` nothing is written: the report says what would happen."""
     source, course_dir = Path(source), Path(course_dir)
     report = CollectReport(assignment, dry_run=dry_run)
-    if not _STUDENT_OK.match(assignment):
-        report.aborted = f"unusable assignment name {assignment!r}"
+    if not ids.STUDENT_ID.fullmatch(assignment):
+        report.aborted = f"unusable assignment name {ids.shown(assignment)}"
         return report
     notebooks = _notebook_names(course_dir, assignment)
     if not source.exists():
@@ -312,7 +331,7 @@ def collect(source: Path | str, assignment: str, course_dir: Path | str = COURSE
         elif zipfile.is_zipfile(source):
             if source.stat().st_size > limits.max_total_bytes:
                 raise _LimitExceeded(f"the zip itself is larger than {limits.max_total_bytes // 2**20} MiB")
-            entries = _drop_wrapper(list(_zip_entries(source, limits, report)), notebooks)
+            entries = _drop_wrapper(list(_zip_entries(source, limits, report)))
         else:
             report.aborted = f"{source} is neither a folder nor a zip file"
             return report
@@ -338,6 +357,7 @@ def collect(source: Path | str, assignment: str, course_dir: Path | str = COURSE
             continue
         wanted.setdefault((student, nb), []).append((rel, data))
 
+    _refuse_case_twins(wanted, course_dir / "submitted", report)
     submitted = (course_dir / "submitted").resolve()
     for (student, nb), files in sorted(wanted.items()):
         digests = {hashlib.sha256(d).hexdigest() for _, d in files}
@@ -352,8 +372,10 @@ def collect(source: Path | str, assignment: str, course_dir: Path | str = COURSE
         if submitted not in target.resolve().parents:  # belt and braces: ids are already validated
             report.skipped.append(Skipped(rel, "refused: target outside submitted/"))
             continue
-        if target.is_symlink():
-            report.skipped.append(Skipped(rel, f"refused: {target} is a symbolic link"))
+        link = next((p for p in (submitted / student, submitted / student / assignment, target) if p.is_symlink()),
+                    None)
+        if link is not None:     # e.g. submitted/alice -> bob: alice's upload must never land in bob's folder
+            report.skipped.append(Skipped(rel, f"refused: {link} is a symbolic link"))
             continue
         if target.exists():
             if target.read_bytes() == data:
@@ -371,6 +393,30 @@ def collect(source: Path | str, assignment: str, course_dir: Path | str = COURSE
             _write_atomic(target, data)
         report.imported.append(Imported(rel, student, target, "new"))
     return report
+
+
+def _refuse_case_twins(wanted: dict[tuple[str, str], list[tuple[str, bytes]]], submitted: Path,
+                       report: CollectReport) -> None:
+    """Rule 5: ids that differ only in case, in this upload or against ``submitted/``, are one folder
+    on a case-insensitive disk (macOS, Windows): refuse them rather than map one student onto another."""
+    try:
+        existing = {e.name for e in os.scandir(submitted)}
+    except OSError:
+        existing = set()
+    spellings: dict[str, set[str]] = {}
+    for student, _ in wanted:
+        spellings.setdefault(student.casefold(), set()).add(student)
+    for name in existing:
+        if name.casefold() in spellings:
+            spellings[name.casefold()].add(name)
+    for (student, nb), files in list(wanted.items()):
+        twins = sorted(spellings[student.casefold()] - {student})
+        if twins:
+            for rel, _ in files:
+                report.skipped.append(Skipped(rel, f"student id {student!r} differs only in case from "
+                                                   f"{', '.join(map(repr, twins))}: refused (one folder on a "
+                                                   "case-insensitive disk); rename one and collect again"))
+            del wanted[(student, nb)]
 
 
 def run(source: Path | str, assignment: str, course_dir: Path | str = COURSE_DIR, *, force: bool = False,

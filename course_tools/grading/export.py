@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, TextIO
 
+from course_tools.grading import ids
 from course_tools.grading import results as R
 from course_tools.grading.nbgrader_io import COURSE_DIR
 
@@ -41,6 +43,7 @@ class ClassResults:
     results: list[R.SubmissionResult] = field(default_factory=list)
     broken: dict[str, str] = field(default_factory=dict)    # student -> why the result file is unreadable
     ungraded: list[str] = field(default_factory=list)       # submitted, but no result file
+    refused: list[tuple[str, str]] = field(default_factory=list)   # (shown name, why): not a student id, a link
 
     @property
     def failed(self) -> list[R.SubmissionResult]:
@@ -50,26 +53,31 @@ class ClassResults:
         return {r.student for r in self.results} | set(self.broken) | set(self.ungraded)
 
 
-def _submitted_students(course_dir: Path, assignment: str) -> list[str]:
-    root = course_dir / "submitted"
-    if not root.is_dir():
-        return []
-    return sorted(p.parent.name for p in root.glob(f"*/{assignment}") if p.is_dir())
-
-
 def class_results(course_dir: Path | str, assignment: str) -> ClassResults:
-    """Load ``grades/<assignment>/*.json`` one by one (a broken file costs only its student)."""
+    """Load ``grades/<assignment>/*.json`` one by one (a broken file costs only its student).
+    Names that are not student ids (under ``grades/`` or ``submitted/``) are listed in ``refused``,
+    never used: see :mod:`course_tools.grading.ids`."""
     course_dir = Path(course_dir)
     out = ClassResults(assignment)
     for path in sorted((course_dir / "grades" / assignment).glob("*.json")):
         if path.name.startswith("."):   # save_result's temp file while autograde is writing it
             continue
+        why = ids.problem(path.stem)
+        if why is not None:
+            out.refused.append((f"grades/{assignment}/{ids.shown(path.name)[1:-1]}", why))
+            continue
         try:
-            out.results.append(R.load_result(path))
+            result = R.load_result(path)
         except Exception as exc:  # malformed JSON, missing keys: report it, keep going
             out.broken[path.stem] = f"failed: result file unreadable ({type(exc).__name__}); run course autograde again"
+            continue
+        if result.student != path.stem or result.assignment != assignment:
+            out.broken[path.stem] = "failed: the result file is for another student or assignment; run course " \
+                                    "autograde again"
+            continue
+        out.results.append(result)
     have = {r.student for r in out.results} | set(out.broken)
-    out.ungraded = [s for s in _submitted_students(course_dir, assignment) if s not in have]
+    out.ungraded = [s for s in ids.submitted_students(course_dir, assignment, out.refused) if s not in have]
     return out
 
 
@@ -79,14 +87,14 @@ def _num(x: float | None) -> str:
 
 def _graded_assignments(course_dir: Path) -> list[str]:
     """Assignments with results or submissions (not every source: one not yet released has no rows)."""
-    names: set[str] = set()
-    for sub in ("grades", "submitted"):
-        root = course_dir / sub
-        if root.is_dir():
-            if sub == "grades":
-                names |= {p.name for p in root.iterdir() if p.is_dir()}
-            else:
-                names |= {p.name for s in root.iterdir() if s.is_dir() for p in s.iterdir() if p.is_dir()}
+    def dirs(root: Path) -> list[Path]:     # real folders with usable names only: no links, no odd bytes
+        try:
+            return [Path(e.path) for e in os.scandir(root) if e.is_dir(follow_symlinks=False) and ids.is_valid(e.name)]
+        except OSError:
+            return []
+
+    names = {p.name for p in dirs(course_dir / "grades")}
+    names |= {p.name for s in dirs(course_dir / "submitted") for p in dirs(s)}
     return sorted(names)
 
 
@@ -157,4 +165,8 @@ def run(dest: Path | str, assignments: list[str] | None = None, course_dir: Path
     n = export_csv(course_dir, sys.stdout if str(dest) == "-" else dest, assignments or None)
     if str(dest) != "-":
         print(f"wrote {n} row(s) to {dest}", file=out)
+    course_dir = Path(course_dir)
+    for a in assignments or _graded_assignments(course_dir):
+        for where, why in class_results(course_dir, a).refused:
+            print(f"skipped {where}: {why}", file=sys.stderr)
     return 0

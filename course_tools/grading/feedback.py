@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, TextIO
 
+from course_tools.grading import ids
 from course_tools.grading import results as R
 from course_tools.grading.nbgrader_io import COURSE_DIR
 from course_tools.syllabus import OBJECTIVES
@@ -172,6 +173,9 @@ def render_html(result: R.SubmissionResult, secrets: set[str] = frozenset()) -> 
 
 
 def feedback_path(course_dir: Path | str, assignment: str, student: str) -> Path:
+    why = ids.problem(student)
+    if why is not None:       # the file name comes from the student id: never let it point anywhere else
+        raise ValueError(f"student id {ids.shown(student)}: {why}")
     return Path(course_dir) / "feedback" / student / assignment / "feedback.html"
 
 
@@ -198,8 +202,7 @@ def write_feedback(course_dir: Path | str, assignment: str, students: Iterable[s
     for result in _class(course_dir, assignment).results:  # a broken file costs only its student
         if wanted is not None and result.student not in wanted:
             continue
-        # the file name came from the student id: never let it point outside feedback/
-        if not result.student or "/" in result.student or "\\" in result.student or result.student in {".", ".."}:
+        if not ids.is_valid(result.student):     # class_results already refused such names
             continue
         path = feedback_path(course_dir, assignment, result.student)
         _write_text(path, render_html(result, secrets))
@@ -226,4 +229,6 @@ def run(assignment: str, course_dir: Path | str = COURSE_DIR, *, students: list[
         print(f"no feedback for {student}: {reason}", file=out)
     for student in c.ungraded:
         print(f"no feedback for {student}: submitted but not graded yet (run course autograde)", file=out)
+    for where, why in c.refused:
+        print(f"skipped {where}: {why}", file=out)
     return 0

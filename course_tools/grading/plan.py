@@ -50,6 +50,7 @@ class SourceNotebook:
     name: str                 # file stem
     filename: str
     cells: list[SourceCell]
+    hidden_modules: list[str] = field(default_factory=list)   # metadata.course.hidden_modules: not importable by S
 
     @property
     def by_id(self) -> dict[str, SourceCell]:
@@ -62,6 +63,21 @@ class SourceNotebook:
     @property
     def max_score(self) -> float:
         return sum(c.points for c in self.graded)
+
+    def base_imports(self) -> str:
+        """The top-level import statements of the source's locked and plain code cells (instructor
+        text): every test's namespace in the clean process starts with them, so a name such as
+        ``Response`` or ``Acquire`` that a test reads is the course's own, not the student's."""
+        out = []
+        for c in self.cells:
+            if c.cell_type != "code" or c.role not in ("locked", "plain"):
+                continue
+            try:
+                tree = ast.parse(c.source)
+            except SyntaxError:
+                continue
+            out += [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        return "\n".join(out)
 
     def preload(self) -> list[str]:
         """Modules the source's code cells import (the worker imports them once, before forking,
@@ -174,7 +190,9 @@ def load_source(path: Path | str) -> SourceNotebook:
         meta = c.get("metadata") or {}
         objectives = list(((meta.get("course") or {}).get("objectives")) or [])
         cells.append(SourceCell(i, role, gid, _text(c.get("source")), points, objectives, c.get("cell_type", "code")))
-    return SourceNotebook(path.stem, path.name, cells)
+    course_meta = (nb.get("metadata") or {}).get("course") or {}
+    hidden = [m for m in course_meta.get("hidden_modules") or [] if isinstance(m, str)]
+    return SourceNotebook(path.stem, path.name, cells, hidden)
 
 
 def _norm(s: str) -> str:
@@ -246,8 +264,10 @@ def make_plan(src: SourceNotebook, student: dict) -> Plan:
     seen: set[str] = set()
     items: list[tuple[int, dict]] = []      # (source index or -1, cell)
 
-    def emit(sc: SourceCell | None, source: str, kind: str, label: str) -> None:
+    def emit(sc: SourceCell | None, source: str, kind: str, label: str, student: bool = False) -> None:
         cell = {"kind": kind, "source": source, "label": label}
+        if student:
+            cell["student"] = True        # the student's own text (static checks read it)
         if sc is not None:
             cell["grade_id"] = sc.grade_id
         if kind == "test":
@@ -278,7 +298,7 @@ def make_plan(src: SourceNotebook, student: dict) -> Plan:
                 warnings.append(f"{sc.grade_id}: metadata was missing; recognised and restored from the source")
         label = f"cell {n + 1}" + (f" ({sc.grade_id})" if sc else "")
         if sc is None:
-            emit(None, text, "code", label)
+            emit(None, text, "code", label, student=True)
             continue
         if sc.grade_id in seen:
             warnings.append(f"{sc.grade_id}: duplicated cell ignored")
@@ -291,9 +311,9 @@ def make_plan(src: SourceNotebook, student: dict) -> Plan:
         elif sc.role == "locked":
             emit(sc, sc.source, "code", label)
         elif sc.role == "solution":
-            emit(sc, text, "code", label)
+            emit(sc, text, "code", label, student=True)
         else:  # a manual-graded code cell: run the student's code, graded by a person
-            emit(sc, text, "code", label)
+            emit(sc, text, "code", label, student=True)
     # deleted locked cells go back where the source has them
     for sc in src.cells:
         if sc.role == "locked" and sc.cell_type == "code" and sc.grade_id not in seen:

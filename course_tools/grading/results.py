@@ -76,7 +76,13 @@ def result_path(course_dir: Path | str, assignment: str, student: str) -> Path:
 
 
 def save_result(course_dir: Path | str, result: SubmissionResult) -> Path:
-    """Write atomically (temp file + rename): a crash never leaves half a grade."""
+    """Write atomically (temp file + rename): a crash never leaves half a grade. The file name comes
+    from the student id, so an id that is not one (see :mod:`course_tools.grading.ids`) is refused."""
+    from course_tools.grading import ids
+
+    why = ids.problem(result.student)
+    if why is not None:
+        raise ValueError(f"student id {ids.shown(result.student)}: {why}")
     path = result_path(course_dir, result.assignment, result.student)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")

@@ -123,13 +123,13 @@ def test_answers_whose_eq_lies_earn_nothing(graded):
 
 
 def test_monkeypatched_reference_checks_earn_nothing(graded):
-    """Reference checks patched into no-ops before the tests: only a check a do-nothing cache
-    genuinely passes (constant time) scores."""
+    """A cell that patches the reference checks into no-ops: course_tools.grading does not exist in
+    the student's process, so the import fails, the cell defines nothing and nothing scores (the
+    checks run in the clean process anyway)."""
     r = graded["patched"]
     cells = {c.grade_id: c for c in r.cells()}
-    assert {g for g, c in cells.items() if c.status == "passed"} == {"t8_test_o1"}
-    assert r.score == cells["t8_test_o1"].max_points
-    assert any("course_tools.grading.reference.caching" in w for w in r.warnings), r.warnings
+    assert {g for g, c in cells.items() if c.status == "passed"} == set()
+    assert r.score == 0
 
 
 def test_objectives_come_from_the_source(graded):
@@ -139,12 +139,11 @@ def test_objectives_come_from_the_source(graded):
 
 
 def test_a_test_cannot_disarm_the_tests_after_it(graded):
-    """A FIFO cache (not LRU) whose constructor, once a test calls it, replaces every reference
-    check with a no-op: the tests that share its test process still run the real checks."""
+    """A FIFO cache (not LRU) whose constructor, once a test calls it, tries to replace every reference
+    check with a no-op: it runs in the student's process, the checks in the clean one."""
     r = graded["sneaky"]
     cells = {c.grade_id: c for c in r.cells()}
     assert cells["t8_test_basic"].status == "failed"
     assert cells["t8_test_random"].status == "failed" and "Question 8" in cells["t8_test_random"].message
     assert {g for g, c in cells.items() if c.status == "passed"} <= {"t7_test_hit", "t7_test_write", "t8_test_ttl",
                                                                       "t8_test_o1"}   # (task 7 is solved)
-    assert any("course_tools.grading.reference.caching" in w for w in r.warnings), r.warnings

@@ -85,3 +85,34 @@ def test_fail_formats_question_and_hint():
 
     with pytest.raises(AnswerError, match=r"^Question 2: wrong\. Hint: look again$"):
         fail(2, "wrong.", "look again")
+
+
+def _with_student_code(cells, fn):
+    from course_tools.grading import checks
+
+    checks._STUDENT_CODE[0] = list(cells)
+    try:
+        return fn()
+    finally:
+        checks._STUDENT_CODE[0] = None
+
+
+def test_static_checks_read_the_students_text():
+    """check_defined_class and check_not_using judge the submitted text (what the grader passes), so an
+    alias, an import, a banned name, a string holding it or a run-time lookup is caught, and honest
+    code passes."""
+    from course_tools.grading.checks import AnswerError, check_defined_class, check_not_using
+
+    honest = ["import bisect\nfrom course_tools.sim.hashing import stable_hash\nclass Ring:\n    def node_for(self, k):\n"
+              "        return getattr(self, 'x', None)\n"]
+    _with_student_code(honest, lambda: check_defined_class("Ring", question=10))
+    _with_student_code(honest, lambda: check_not_using(["HashRing"], question=10))
+    for cells in (["from course_tools.sim.hashing import HashRing as Ring"], ["Ring = dict"], ["x = 1"]):
+        with pytest.raises(AnswerError):
+            _with_student_code(cells, lambda: check_defined_class("Ring", question=10))
+    for bad in ("from course_tools.sim.hashing import HashRing", "import course_tools.sim.hashing as h\nh.HashRing",
+                "x = 'Hash' 'Ring'\ny = 'HashRing'", "import importlib", "exec('1')", "g = globals()",
+                "getattr(mod, 'Hash' + 'Ring')", "from course_tools.sim.hashing import *",
+                "get_ipython().run_cell('x')"):
+        with pytest.raises(AnswerError):
+            _with_student_code(honest + [bad], lambda: check_not_using(["HashRing"], question=10))

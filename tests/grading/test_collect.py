@@ -253,3 +253,97 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "DRY RUN" in out and "zoe" in out
     assert not (course / "submitted").exists()
+
+
+# -- one student's upload never becomes another student's submission (issue 9) -----------------
+
+@pytest.mark.parametrize("inside", [
+    {"bob/08_caching.ipynb": "forged-bob", "carol/08_caching.ipynb": "forged-carol"},             # folders
+    {"bob_1_2_08_caching.ipynb": "forged-bob", "carol_LATE_1_2_08_caching.ipynb": "forged-carol"},  # Canvas names
+    {"08_caching/bob/08_caching.ipynb": "forged-bob", "submissions/carol/08_caching.ipynb": "forged-carol"},
+])
+@pytest.mark.parametrize("top", ["jsmith", "Jane Smith_12345_assignsubmission_file_"])
+def test_one_students_zip_never_imports_other_students(tmp_path, top, inside):
+    """An LMS zip holding ONE student's folder, inside which that student put folders or files
+    named like other students' submissions: is nothing imported as bob or carol, and does
+    --force leave bob's real submission exactly as it was?"""
+    course = _course(tmp_path)
+    real_bob = course / "submitted" / "bob" / A / "08_caching.ipynb"
+    real_bob.parent.mkdir(parents=True)
+    real_bob.write_bytes(_nb("real-bob"))
+    z = _zip(tmp_path / "one.zip", {f"{top}/{rel}": _nb(tag) for rel, tag in inside.items()})
+    for force in (False, True):
+        rep = collect(z, A, course, force=force)
+        assert not rep.imported                                   # two different files: jsmith's duplicates
+        assert {s.reason.split(":")[0] for s in rep.skipped} == {"duplicate"}
+        assert all("bob" not in i.student and "carol" not in i.student for i in rep.imported)
+    assert _submitted(course) == {"bob/08_caching/08_caching.ipynb": _nb("real-bob")}
+
+
+def test_folder_inside_a_students_folder_is_that_students(tmp_path):
+    """In a class zip and in a class folder, is ``alice/bob/08_caching.ipynb`` alice's (never bob's),
+    and with --force is bob's real submission untouched?"""
+    course = _course(tmp_path)
+    members = {"alice/bob/08_caching.ipynb": _nb("by-alice"), "dave/08_caching.ipynb": _nb("dave")}
+    z = _zip(tmp_path / "class.zip", members)
+    folder = tmp_path / "class"
+    for rel, data in members.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    for source in (z, folder):
+        real_bob = course / "submitted" / "bob" / A / "08_caching.ipynb"
+        real_bob.parent.mkdir(parents=True, exist_ok=True)
+        real_bob.write_bytes(_nb("real-bob"))
+        rep = collect(source, A, course, force=True)
+        assert sorted((i.student, i.origin) for i in rep.imported) == [
+            ("alice", "alice/bob/08_caching.ipynb"), ("dave", "dave/08_caching.ipynb")]
+        assert _submitted(course)["bob/08_caching/08_caching.ipynb"] == _nb("real-bob")
+        assert _submitted(course)["alice/08_caching/08_caching.ipynb"] == _nb("by-alice")
+
+
+def test_ids_differing_only_in_case_are_refused(tmp_path):
+    """``Amy/`` and ``amy/`` (one folder on macOS or Windows), or a new ``AMY`` when ``amy`` was
+    collected before: is each refused rather than one replacing the other, even with --force?"""
+    course = _course(tmp_path)
+    rep = collect(_zip(tmp_path / "a.zip", {"Amy/08_caching.ipynb": _nb("1"), "amy/08_caching.ipynb": _nb("2"),
+                                            "ben/08_caching.ipynb": _nb("ben")}), A, course)
+    assert [i.student for i in rep.imported] == ["ben"]
+    assert sum("differs only in case" in s.reason for s in rep.skipped) == 2
+    collect(_zip(tmp_path / "b.zip", {"amy/08_caching.ipynb": _nb("amy")}), A, course)
+    rep = collect(_zip(tmp_path / "c.zip", {"AMY/08_caching.ipynb": _nb("other")}), A, course, force=True)
+    assert not rep.imported and "differs only in case from 'amy'" in rep.skipped[0].reason
+    assert sorted(_submitted(course)) == ["amy/08_caching/08_caching.ipynb", "ben/08_caching/08_caching.ipynb"]
+
+
+def test_non_utf8_folder_in_an_upload_is_skipped_and_named_safely(tmp_path):
+    """A folder whose name is not UTF-8 in a class folder: is it skipped with its name escaped,
+    the others imported, and is the report printable as plain ASCII?"""
+    course = _course(tmp_path)
+    src = tmp_path / "upload"
+    bad = os.path.join(os.fsencode(src), b"caf\xe9")
+    os.makedirs(bad)
+    with open(os.path.join(bad, b"08_caching.ipynb"), "wb") as f:
+        f.write(_nb("x"))
+    (src / "ann").mkdir()
+    (src / "ann" / "08_caching.ipynb").write_bytes(_nb("ann"))
+    rep = collect(src, A, course)
+    assert [i.student for i in rep.imported] == ["ann"]
+    text = rep.summary()
+    text.encode("ascii")
+    assert "caf\\xe9/08_caching.ipynb: unsafe or unusable student id 'caf\\xe9': the name is not valid UTF-8" in text
+
+
+def test_a_linked_student_folder_never_receives_an_upload(tmp_path):
+    """If submitted/alice is a symbolic link to bob's folder, is alice's upload refused (even with
+    --force) rather than written over bob's submission?"""
+    course = _course(tmp_path)
+    bob = course / "submitted" / "bob" / A / "08_caching.ipynb"
+    bob.parent.mkdir(parents=True)
+    bob.write_bytes(_nb("real-bob"))
+    (course / "submitted" / "alice").symlink_to(course / "submitted" / "bob")
+    src = tmp_path / "upload"
+    (src / "alice").mkdir(parents=True)
+    (src / "alice" / "08_caching.ipynb").write_bytes(_nb("alice"))
+    rep = collect(src, A, course, force=True)
+    assert not rep.imported and "is a symbolic link" in rep.skipped[0].reason
+    assert bob.read_bytes() == _nb("real-bob")

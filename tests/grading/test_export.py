@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+
+import pytest
 
 from course_tools.cli import main
 from course_tools.grading import results as R
@@ -56,15 +59,22 @@ def test_statuses_and_empty_scores(tmp_path):
 
 
 def test_formula_injection_is_neutralised(tmp_path):
-    """Student ids and reasons starting with = + - @ (or tab): are they written as text, with a leading quote?"""
+    """Text cells starting with = + - @ (or tab): are they written as text, with a leading quote?
+    And can a student id that starts so (or any id that is not one) reach the CSV at all?"""
     course = tmp_path / "course"
     evil = ["=HYPERLINK(\"evil.example\")", "+1+cmd|' -C calc'!A0", "-2+3", "@SUM(A1)", "\tx"]
-    for i, s in enumerate(evil):
-        R.save_result(course, R.SubmissionResult(s, A, f"failed: ={i}", 0, 1))
+    for s in evil:
+        with pytest.raises(ValueError, match="student id"):
+            R.save_result(course, R.SubmissionResult(s, A, "failed: x", 0, 1))
+    for i, s in enumerate(evil):     # a result file written by hand under such a name is refused, not exported
+        (course / "grades" / A).mkdir(parents=True, exist_ok=True)
+        (course / "grades" / A / f"{s}.json").write_text(json.dumps({"student": s}))
+        R.save_result(course, R.SubmissionResult(f"s{i}", A, f"failed: ={i}", 0, 1, warnings=[s]))
     buf = io.StringIO()
     export_csv(course, buf, [A])
     rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
-    assert sorted(r["student"] for r in rows) == sorted("'" + s for s in evil)
+    assert sorted(r["student"] for r in rows) == [f"s{i}" for i in range(len(evil))]
+    assert sorted(r["notes"] for r in rows) == sorted("'" + s for s in evil)
     assert all(r["status"].startswith("failed: =") for r in rows)    # starts with "f": already safe
     for r in rows:
         for k, v in r.items():

@@ -71,3 +71,212 @@ def test_capabilities_without_isolation_are_loud():
     caps = sandbox.detect_capabilities(isolation=False)
     assert not caps.netns and caps.warnings and caps.warnings[0].startswith("ISOLATION OFF")
     assert sandbox.worker_command(caps)[-2:] == ["-m", "course_tools.grading.worker"]
+
+
+# ------------------------------------------------------------------------------------------
+# The jail (bubblewrap): real programs run in it; see tests/grading/conftest.py for `jailed`.
+
+def test_jail_runs_python_with_course_tools_files_and_nothing_hidden(jailed):
+    """Does a jailed Python start in its scratch directory holding the given files, import
+    course_tools, and find hidden modules (and their cached bytecode) simply absent?"""
+    r = jailed("""
+        import json, os, sys, importlib
+        seen = {"cwd": os.getcwd(), "file": open("sub/data.txt").read(), "home": os.environ["HOME"],
+                "home_writable": os.access(os.environ["HOME"], os.W_OK)}
+        import course_tools.clock
+        seen["clock"] = course_tools.clock.__name__
+        for mod in ("course_tools.grading", "course_tools.sim.caches"):
+            try:
+                importlib.import_module(mod); seen[mod] = "imported"
+            except ImportError as e:
+                seen[mod] = "ImportError"
+        sim = os.path.dirname(importlib.import_module("course_tools.sim").__file__)
+        seen["sim_entries"] = sorted(os.listdir(sim)) + sorted(os.listdir(os.path.join(sim, "__pycache__"))
+                                                              if os.path.isdir(os.path.join(sim, "__pycache__")) else [])
+        print(json.dumps(seen))
+    """, files={"sub/data.txt": "given"}, hide=["course_tools/grading", "course_tools/sim/caches.py"])
+    seen = r["seen"]
+    assert r["rc"] == 0, r["err"]
+    assert (seen["cwd"], seen["file"], seen["home"], seen["home_writable"]) == ("/scratch", "given", "/tmp/home", True)
+    assert seen["clock"] == "course_tools.clock"
+    assert seen["course_tools.grading"] == seen["course_tools.sim.caches"] == "ImportError"
+    assert not [e for e in seen["sim_entries"] if e.startswith("caches.")]
+    assert "__init__.py" in seen["sim_entries"]
+
+
+def test_each_jail_runs_as_a_fresh_uid_without_privilege(jailed):
+    """Does every jail get its own never-used uid, no groups, no capabilities, no_new_privs, no
+    nested user namespaces, and a read-only root?"""
+    code = """
+        import json, os
+        st = dict(l.split(":\\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\\t" in l)
+        seen = {"uid": os.getuid(), "euid": os.geteuid(), "groups": os.getgroups(), "cap": st["CapEff"].strip(),
+                "bnd": st["CapBnd"].strip(), "nnp": st["NoNewPrivs"].strip()}
+        for name, path in (("root", "/x"), ("usr", "/usr/x")):
+            try:
+                open(path, "w"); seen[name] = "written"
+            except OSError as e:
+                seen[name] = e.errno
+        import ctypes
+        seen["userns"] = ctypes.CDLL(None, use_errno=True).unshare(0x10000000) == 0
+        print(json.dumps(seen))
+    """
+    a, b = jailed(code), jailed(code)
+    for r in (a, b):
+        s = r["seen"]
+        assert s["uid"] == s["euid"] == r["uid"] and s["uid"] >= sandbox.JAIL_UID_BASE
+        assert s["groups"] in ([], [s["uid"]]) and s["cap"] == "0000000000000000" and s["nnp"] == "1"
+        assert s["root"] == s["usr"] == 30            # EROFS
+        assert s["userns"] is False
+    assert a["uid"] != b["uid"]
+
+
+def test_cpu_quota_holds_for_the_whole_tree(jailed):
+    """Do two processes spinning in a jail with a quota of half a CPU get at most half a CPU,
+    by the kernel's count (cpuacct), however long they spin?"""
+    r = jailed("""
+        import os, time
+        end = time.monotonic() + 3
+        pid = os.fork()
+        while time.monotonic() < end:
+            pass
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+    """, limits={"cpu_quota": 0.5})
+    assert r["rc"] == 0, r["err"]
+    # an upper bound: holds on a loaded machine too (load only lowers what the jail gets);
+    # 10% + one period of slack for the CFS accounting granularity and the jail's start-up
+    # (the count is still there after kill(), plus what bwrap's own init used while exiting)
+    assert 0 < r["cpu"] <= r["cpu_after_kill"] <= 0.5 * r["wall"] * 1.1 + 0.1, (r["cpu"], r["cpu_after_kill"], r["wall"])
+
+
+def test_memory_limit_holds_for_the_whole_tree(jailed):
+    """Can two processes of one jail hold 96 MB each at once under a 128 MB limit for the whole
+    tree? (The kernel must kill one of them; with a 1 GB limit, the control, both hold.)"""
+    code = """
+        import json, os, time
+        r, w = os.pipe()
+        def touch():
+            b = bytearray(96 << 20)
+            for i in range(0, len(b), 4096):
+                b[i] = 1
+            return b
+        pid = os.fork()
+        if pid == 0:
+            held = touch(); os.write(w, b"x"); time.sleep(60); os._exit(0)
+        os.read(r, 1)                               # the child holds its 96 MB
+        held = touch()
+        print(json.dumps({"both_holding": os.waitpid(pid, os.WNOHANG) == (0, 0)}), flush=True)
+    """
+    limited = jailed(code, limits={"cgroup_memory": 128 << 20, "memory": 4 << 30})
+    assert limited["seen"] in (None, {"both_holding": False})    # the parent, or the child, was killed
+    control = jailed(code, limits={"cgroup_memory": 1 << 30, "memory": 4 << 30})
+    assert control["seen"] == {"both_holding": True}
+
+
+def test_pids_limit_holds(jailed):
+    """Can a jail start no more processes than its pids limit, whatever it tries?"""
+    r = jailed("""
+        import json, os, time
+        n = 0
+        try:
+            for _ in range(200):
+                if os.fork() == 0:
+                    time.sleep(30); os._exit(0)
+                n += 1
+        except OSError as e:
+            err = e.errno
+        print(json.dumps({"started": n, "errno": err}))
+    """, limits={"processes": 10}, timeout=60)
+    assert r["seen"]["errno"] == 11 and 0 < r["seen"]["started"] <= 10 + 8     # EAGAIN
+    assert r["live_after_kill"] == [] and r["cgroups_left"] == []
+
+
+def test_kill_leaves_no_process_and_no_cgroup(jailed):
+    """After kill(), is no process of the jail's uid left, daemons that left the session
+    included, and are its cgroups gone?"""
+    r = jailed("""
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(120)
+            os._exit(0)
+        time.sleep(120)
+    """, timeout=3)
+    assert r["rc"] is None                     # still running when killed
+    assert r["live_after_kill"] == [] and r["cgroups_left"] == []
+
+
+def test_jail_dies_with_its_creator_and_its_cgroups_are_swept(tmp_path):
+    """If the process that started a jail is SIGKILLed, do the jail's processes die, and does
+    remove_stale_jails() remove the cgroups it left?"""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from tests.grading.conftest import require_jail  # noqa: F401  (same module object as the fixture's)
+    require_jail()
+    code = ("import json, sys, time\nfrom course_tools.grading import sandbox\nsandbox.private_loopback()\n"
+            "j = sandbox.Jail([sys.executable, '-c', 'import time; time.sleep(120)'], limits=sandbox.Limits())\n"
+            "print(json.dumps({'uid': j.uid, 'dirs': [str(d) for d in j.cgroup.dirs]}), flush=True)\ntime.sleep(120)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    info = json.loads(p.stdout.readline())
+    deadline = time.monotonic() + 20
+    while not sandbox.live_pids_of_uid(info["uid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox.live_pids_of_uid(info["uid"])          # the jailed sleeper runs
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    p.stdout.close()
+    while sandbox.live_pids_of_uid(info["uid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox.live_pids_of_uid(info["uid"]) == []
+    sandbox.remove_stale_jails()
+    assert [d for d in info["dirs"] if os.path.exists(d)] == []
+
+
+def test_jail_refuses_the_host_network_namespace():
+    """Is a jail started without private_loopback() refused, instead of sharing the host's
+    loopback services?"""
+    from tests.grading.conftest import require_jail
+    require_jail()
+    if sandbox._netns_interfaces() == ["lo"]:
+        pytest.skip("this test process has no network interface but a loopback")
+    with pytest.raises(sandbox.JailError, match="private_loopback"):
+        sandbox.Jail(["true"], limits=sandbox.Limits())
+
+
+def test_unsafe_mode_runs_with_rlimits_and_cleans_its_scratch():
+    """Does ``unsafe=True`` (a learner's own check) run the program without bubblewrap, with the
+    file-size rlimit, in a scratch directory that kill() removes?"""
+    import subprocess
+    import sys
+    code = ("import resource, os; print(resource.getrlimit(resource.RLIMIT_FSIZE)[0], open('f.txt').read(), "
+            "os.getcwd())")
+    with sandbox.Jail([sys.executable, "-c", code], limits=sandbox.Limits(file_size=12345), unsafe=True,
+                      files={"f.txt": b"ok"}, stdout=subprocess.PIPE) as j:
+        assert j.wait(60) == 0
+        size, text, cwd = j.stdout.read().decode().split()
+        scratch = j.scratch
+    assert (size, text, cwd) == ("12345", "ok", scratch) and not os.path.exists(scratch)
+
+
+def test_jail_available_names_what_is_missing_and_ci_fails_instead_of_skipping(monkeypatch):
+    """Without bubblewrap, does jail_available() say so in a line an instructor can act on; and do
+    the jail tests skip with that line, except under CI=true, where they fail?"""
+    import shutil as _shutil
+
+    from tests.grading.conftest import require_jail
+    real_which = _shutil.which
+    monkeypatch.setattr(sandbox, "_AVAILABLE", None)
+    monkeypatch.setattr(sandbox.shutil, "which", lambda cmd, *a, **k: None if cmd == "bwrap" else real_which(cmd))
+    ok, reasons = sandbox.jail_available()
+    assert not ok and reasons[0].startswith("bubblewrap is not installed: `apt-get install bubblewrap`")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="the grading jail is not available here: bubblewrap"):
+        require_jail()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run these tests"):
+        require_jail()

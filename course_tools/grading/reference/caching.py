@@ -9,7 +9,7 @@ import random
 from typing import Any, Callable
 
 from course_tools.clock import VirtualClock
-from course_tools.grading.checks import fail as _fail
+from course_tools.grading.checks import call_methods, fail as _fail
 from course_tools.sim.caches import LRUCache as _ReferenceLRU
 
 __all__ = ["CountingKey", "compare_with_reference", "check_constant_time", "check_ttl", "FakeDB", "FakeCache",
@@ -39,48 +39,107 @@ class CountingKey:
 _MISSING = object()
 
 
+def _same(got: Any, want: Any) -> bool:
+    """Exact comparison on plain data: the same object, or the same exact type and value
+    (never calls a method of something the student's code made)."""
+    if got is want:
+        return True
+    return type(got) is type(want) and type(want) in (int, float, str, bytes, bool) and got == want
+
+
 def compare_with_reference(cls: Callable[..., Any], *, seeds=(1, 2, 3), n_ops: int = 3000, question: object = "?") -> None:
-    """Random get/put sequences (no TTL): every get must agree with an exact LRU cache."""
+    """Random get/put sequences (no TTL): every get and len() must agree with an exact LRU cache.
+    The sequence does not depend on the answers, so a student's cache gets it in batches."""
     for seed in seeds:
         rng = random.Random(seed)
         capacity = rng.choice([1, 2, 5, 17, 64])
         mine, ref = cls(capacity), _ReferenceLRU(capacity)
         n_keys = capacity * rng.choice([2, 3, 5])
-        for i in range(n_ops):
+        calls: list = []
+        for _ in range(n_ops):
             key = rng.randrange(n_keys)
-            if rng.random() < 0.5:
-                value = rng.random()
-                mine.put(key, value)
-                ref.put(key, value)
+            calls.append(("put", (key, rng.random())) if rng.random() < 0.5 else ("get", (key, _MISSING)))
+            calls.append(("__len__", ()))
+        got_all = call_methods(mine, calls)
+        for j, ((name, args), got) in enumerate(zip(calls, got_all)):
+            want = getattr(ref, name)(*args)
+            i = j // 2
+            if name == "get" and not _same(got, want):
+                what = ("a key that should have been evicted was still there" if want is _MISSING else
+                        "a key that should still be cached was missing" if got is _MISSING else
+                        "a key returned an outdated value, or not the value that was put")
+                _fail(question, f"a random sequence of puts and gets (capacity {capacity}) went wrong after "
+                                f"{i + 1} operations: {what}. Check which entry you evict and what a get "
+                                "does to recency.")
+            if name == "__len__" and (type(got) is not int or got != want):
+                _fail(question, f"len() was {got!r} where an LRU cache of capacity {capacity} holds {want}.")
+
+
+def _cpu_per_op(make: Callable[[int], Any], capacity: int, ops: int, repeats: int, budget: float = 0.4) -> float:
+    """Best-of-``repeats`` CPU seconds per operation of a cache holding ``capacity`` entries: puts of
+    new keys (each evicts the least recently used entry), then gets of the most recent keys, in
+    chunks until ``ops`` of each or ``budget`` CPU seconds (a scan makes that happen early). A
+    student's cache is measured in the student's process by the kernel (the jail's CPU time), the
+    loop running there; a local class with ``time.process_time``."""
+    import time
+
+    from course_tools.grading.clean import current_student
+
+    best = float("inf")
+    for _ in range(repeats):
+        cache = make(capacity)
+        remote = hasattr(type(cache), "_repeat")
+        student = current_student() if remote else None
+        if remote and student is None:
+            raise RuntimeError("a student's cache can only be measured while grading")
+        clock = student.cpu_seconds if student is not None else time.process_time
+
+        def loop(name: str, start: int, stop: int, arity: int) -> None:
+            if remote:
+                cache._repeat(name, start, stop, arity)
             else:
-                got, want = mine.get(key, _MISSING), ref.get(key, _MISSING)
-                if got is not want and got != want:
-                    what = ("a key that should have been evicted was still there" if want is _MISSING else
-                            "a key that should still be cached was missing" if got is _MISSING else
-                            "a key returned an outdated value")
-                    _fail(question, f"a random sequence of puts and gets (capacity {capacity}) went wrong after "
-                                    f"{i + 1} operations: {what}. Check which entry you evict and what a get "
-                                    "does to recency.")
-            if len(mine) != len(ref):
-                _fail(question, f"len() was {len(mine)} where an LRU cache of capacity {capacity} holds {len(ref)}.")
+                method = getattr(cache, name)
+                for i in range(start, stop):
+                    method(i) if arity == 1 else method(i, i)
+
+        loop("put", 0, capacity, 2)                      # fill: not measured
+        done, t0, chunk, start = 0, clock(), 64, capacity
+        while done < 2 * ops and clock() - t0 <= budget:   # chunks double while cheap: few round trips
+            c0 = clock()
+            loop("put", start, start + chunk, 2)
+            loop("get", start + chunk - min(chunk, capacity), start + chunk, 1)
+            done += chunk + min(chunk, capacity)
+            start += chunk
+            if clock() - c0 < 0.05:
+                chunk = min(chunk * 2, 20_000)
+        best = min(best, (clock() - t0) / done)
+        if remote:
+            cache._release()
+        del cache
+    return best
 
 
-def check_constant_time(cls: Callable[..., Any], *, question: object = "?") -> None:
-    """get/put must not scan the entries: count key hash/eq calls per operation."""
-    cache = cls(2000)
-    keys = [CountingKey(i) for i in range(6000)]
-    for k in keys[:2000]:
-        cache.put(k, 1)
-    CountingKey.calls = 0
-    for k in keys[2000:3000]:
-        cache.put(k, 1)      # each put evicts
-        cache.get(k)
-        cache.get(keys[0])
-    per_op = CountingKey.calls / 3000
-    if per_op > 20:
-        _fail(question, f"each get/put compared or hashed keys about {per_op:.0f} times on a cache of 2000 entries; "
-                        "an O(1) design touches a constant number (hint: a dict plus an order that can move an "
-                        "entry to the end in O(1), like collections.OrderedDict or a doubly linked list).")
+def check_constant_time(cls: Callable[..., Any], *, question: object = "?", small: int = 1_000,
+                        large: int = 60_000, ops: int = 30_000, repeats: int = 3) -> None:
+    """get/put must cost about the same per operation at 1,000 and at 60,000 entries (CPU time,
+    best of 3), and at 60,000 entries no more than a generous multiple of the reference LRU's cost
+    measured the same way (so that slowing the small case down cannot hide a scan)."""
+    hint = ("Hint: a dict plus an order that can move an entry in O(1), like collections.OrderedDict or a "
+            "doubly linked list.")
+    ref_large = _cpu_per_op(_ReferenceLRU, large, ops, repeats)
+    limit = 25 * ref_large + 2e-6
+    mine_large = _cpu_per_op(cls, large, ops, 1)          # one run first: a scan shows at once
+    if mine_large <= 4 * limit:
+        mine_large = min(mine_large, _cpu_per_op(cls, large, ops, repeats - 1)) if repeats > 1 else mine_large
+    if mine_large > limit:
+        _fail(question, f"at {large:,} entries each get/put took about {mine_large * 1e6:.0f} µs of CPU, far more "
+                        f"than an O(1) design (about {ref_large * 1e6:.1f} µs here): does eviction or a get scan the "
+                        f"entries (list.pop(0), list.remove, min(...))? {hint}")
+    mine_small = _cpu_per_op(cls, small, ops, repeats)
+    if mine_large > 5 * max(mine_small, ref_large):
+        _fail(question, f"each get/put cost about {mine_small * 1e6:.1f} µs at {small:,} entries but "
+                        f"{mine_large * 1e6:.1f} µs at {large:,}: the cost grows with the number of entries, so "
+                        f"something scans them. {hint}")
 
 
 def check_ttl(cls: Callable[..., Any], *, question: object = "?") -> None:

@@ -24,10 +24,11 @@ The reference solutions at the bottom are what the instructor's source notebook 
 from __future__ import annotations
 
 import inspect
+import json
 from collections import Counter
 from typing import Any, Callable, Iterator
 
-from course_tools.grading.checks import fail as _fail, time_limit as _time_limit
+from course_tools.grading.checks import fail as _fail, is_generator_function, time_limit as _time_limit
 from course_tools.sim.interleave import (
     DEADLOCK, ERROR, PRUNED, STEP_LIMIT, Acquire, AtomicAdd, ExplorationLimit, Instruction, Program, Read, Release,
     Trace, Write, explore,
@@ -53,7 +54,7 @@ def time_limit(seconds: float, question: object = "?"):
 def _require_generator_function(fn: object, name: str, question: object) -> None:
     if fn is None or fn is ...:
         _fail(question, f"define `{name}` first.")
-    if not callable(fn) or not inspect.isgeneratorfunction(fn):
+    if not callable(fn) or not is_generator_function(fn):
         _fail(question, f"`{name}` must be a generator function: a `def` whose body uses `yield` for every "
                         "shared step (e.g. `value = yield Read('balance')`).")
 
@@ -108,9 +109,93 @@ def unsafe_deposit(amount: int) -> Iterator[Instruction]:
     yield Write("balance", balance + amount)
 
 
+def _as_generator(gen):
+    """A local generator that drives ``gen`` (the grader's proxy of a student's generator, or a
+    generator): the simulator accepts generators only."""
+    if inspect.isgenerator(gen):
+        return gen
+    return _delegate(gen)
+
+
+def _delegate(gen):
+    return (yield from gen)
+
+
+def _key(value) -> str:
+    from course_tools.grading import protocol
+
+    try:
+        return json.dumps(protocol.encode(value))
+    except protocol.ProtocolError:
+        return f"object:{id(value)}"
+
+
+class _Node:
+    __slots__ = ("children", "live")
+
+    def __init__(self) -> None:
+        self.children: dict = {}     # key of the value sent -> (kind, value, next node)
+        self.live = None             # a student generator positioned at this node, if any
+
+
+class _Memoized:
+    """A student's step-program function (a proxy: it runs in the student's process), remembered.
+
+    A step-program's thread is a function of what the scheduler sends it (its local Python is
+    invisible to other threads; see :mod:`course_tools.sim.interleave`), and the exhaustive search
+    replays the same prefixes thousands of times. Each distinct (arguments, values sent so far) is
+    asked of the student's process once and remembered in a trie; a new branch resumes a live
+    generator or replays its prefix into a fresh one. A local function is used as it is."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+        self.roots: dict[str, _Node] = {}
+
+    def __call__(self, *args):
+        return self._run(args, self.roots.setdefault(_key(args), _Node()))
+
+    def _step(self, args, node: _Node, path: list, key: str, value):
+        gen, node.live = node.live, None
+        if gen is None:
+            gen = _as_generator(self.fn(*args))
+            for k, v in path:
+                next(gen) if k == "start" else gen.send(v)
+        try:
+            out = ("y", next(gen) if key == "start" else gen.send(value))
+        except StopIteration as stop:
+            out = ("r", stop.value)
+        except Exception as exc:
+            out = ("e", exc)
+        child = _Node()
+        if out[0] == "y":
+            child.live = gen
+        entry = (*out, child)
+        node.children[key] = entry
+        return entry
+
+    def _run(self, args, node: _Node):
+        path: list = []
+        key, value = "start", None
+        while True:
+            entry = node.children.get(key) or self._step(args, node, path, key, value)
+            kind, out, child = entry
+            path.append((key, value))
+            if kind == "r":
+                return out
+            if kind == "e":
+                raise out.with_traceback(None)
+            value = yield out
+            key, node = _key(value), child
+
+
+def _memoized(fn):
+    return fn if inspect.isfunction(fn) or not callable(fn) else _Memoized(fn)
+
+
 def deposit_program(fn: Callable[[int], Iterator[Instruction]], amounts: list[int], start: int) -> Program:
     """One thread per amount, each running ``fn(amount)`` on a shared ``balance``."""
-    return Program({f"T{i + 1}": (lambda a=a: fn(a)) for i, a in enumerate(amounts)},
+    fn = _memoized(fn)
+    return Program({f"T{i + 1}": (lambda a=a: _as_generator(fn(a))) for i, a in enumerate(amounts)},
                    memory={"balance": start}, locks=["balance_lock"])
 
 
@@ -160,7 +245,8 @@ def unordered_transfer(src: str, dst: str, amount: int) -> Iterator[Instruction]
 def bank_program(fn: Callable[[str, str, int], Iterator[Instruction]], transfers: list[tuple[str, str, int]],
                  balances: dict[str, int]) -> Program:
     """One thread per ``(src, dst, amount)``; account ``X`` is protected by lock ``lock_X``."""
-    return Program({f"T{i + 1}": (lambda t=t: fn(*t)) for i, t in enumerate(transfers)},
+    fn = _memoized(fn)
+    return Program({f"T{i + 1}": (lambda t=t: _as_generator(fn(*t))) for i, t in enumerate(transfers)},
                    memory=dict(balances), locks=[f"lock_{a}" for a in balances])
 
 
@@ -210,6 +296,7 @@ def pool_program(borrow: Callable[[], Iterator[Instruction]], give_back: Callabl
     ``connections``; lock ``pool_lock`` protects ``free``.
     """
     names = tuple(f"c{i + 1}" for i in range(connections))
+    borrow, give_back = _memoized(borrow), _memoized(give_back)
 
     def worker() -> Iterator[Instruction]:
         conn = yield from borrow()

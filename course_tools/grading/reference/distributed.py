@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from course_tools.grading.checks import fail as _fail, time_limit as _time_limit
+from course_tools.grading.checks import call_each, fail as _fail, time_limit as _time_limit
 from course_tools.sim.linearizability import check
 from course_tools.sim.quorum import INITIAL_VERSION, Cut, QuorumLab, QuorumUnavailable, RemoteReplica, run_workload
 
@@ -140,10 +140,10 @@ def check_ring_basics(cls: Callable, *, question: object = "?") -> None:
     nodes = [f"node{i}" for i in range(4)]
     ring = _make(cls, nodes, 50, question)
     keys = _keys(2000, "basic")
-    owners = [ring.node_for(k) for k in keys]
-    if any(type(o) is not str or o not in nodes for o in owners):
+    owners = _owners(ring, keys, question)
+    if any(o not in nodes for o in owners):
         _fail(question, "node_for must return the name (a str) of one of the ring's nodes.")
-    if owners != [_make(cls, nodes, 50, question).node_for(k) for k in keys]:
+    if owners != _owners(_make(cls, nodes, 50, question), keys, question):
         _fail(question, "two rings built the same way must place every key on the same node (use stable_hash, "
                         "not hash()).")
     if len(set(owners)) < len(nodes):
@@ -157,22 +157,30 @@ def check_ring_join(cls: Callable, *, question: object = "?") -> None:
         nodes = [f"srv-{i}" for i in range(n)]
         before, after = _make(cls, nodes, 150, question), _make(cls, nodes, 150, question)
         after.add("srv-new")
-        moved = [k for k in keys if before.node_for(k) != after.node_for(k)]
+        was, now = _owners(before, keys, question), _owners(after, keys, question)
+        moved = [k for k, a, b in zip(keys, was, now) if a != b]
         share = len(keys) / (n + 1)
-        if any(after.node_for(k) != "srv-new" for k in moved):
+        if any(b != "srv-new" for a, b in zip(was, now) if a != b):
             _fail(question, "when a node joins, a key may only move TO the new node, never between old nodes.")
         if not 0.5 * share <= len(moved) <= 1.5 * share:
             _fail(question, f"when one node joined {n}, {len(moved) / len(keys):.0%} of the keys moved; consistent "
                             f"hashing should move about 1/(n+1) = {1 / (n + 1):.0%}.")
         after.remove("srv-new")
-        if any(before.node_for(k) != after.node_for(k) for k in keys[:3000]):
+        if was[:3000] != _owners(after, keys[:3000], question):
             _fail(question, "after the new node left again, every key should be back on its old node.")
 
 
-def _busiest(ring, keys) -> int:
+def _owners(ring, keys: list[str], question: object) -> list[str]:
+    """``ring.node_for(k)`` for every key (batched for a student's ring); each must be a str."""
+    owners = call_each(ring, "node_for", [(k,) for k in keys])
+    if any(type(o) is not str for o in owners):
+        _fail(question, "node_for must return the name (a str) of one of the ring's nodes.")
+    return owners
+
+
+def _busiest(ring, keys, question: object = "?") -> int:
     counts: dict[str, int] = {}
-    for k in keys:
-        o = ring.node_for(k)
+    for o in _owners(ring, keys, question):
         counts[o] = counts.get(o, 0) + 1
     return max(counts.values())
 
@@ -182,8 +190,8 @@ def check_ring_balance(cls: Callable, *, question: object = "?") -> None:
     nodes make a difference (one point per node is visibly less even)."""
     nodes = [f"shard{i}" for i in range(8)]
     keys = _keys(24_000, "load")
-    many = _busiest(_make(cls, nodes, 200, question), keys)
-    one = _busiest(_make(cls, nodes, 1, question), keys)
+    many = _busiest(_make(cls, nodes, 200, question), keys, question)
+    one = _busiest(_make(cls, nodes, 1, question), keys, question)
     if many > 1.3 * len(keys) / len(nodes):
         _fail(question, "with 200 virtual nodes per node, one node still got far more than its share of keys: "
                         "does every virtual node get its own position (e.g. stable_hash(f'{node}#{i}'))?")

@@ -21,7 +21,7 @@ from course_tools.grading.checks import AnswerError
 from course_tools.net.http import HTTPServer, Request, Response
 from course_tools.net.wire import Relay, send
 
-__all__ = ["IDEMPOTENT", "RETRY_STATUSES", "request_with_retries", "make_conditional_handler", "ScriptedService",
+__all__ = ["LiveDocuments", "IDEMPOTENT", "RETRY_STATUSES", "request_with_retries", "make_conditional_handler", "ScriptedService",
            "SleepRecorder", "compare_retry_client", "compare_conditional_handler", "conditional_exchange"]
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "QUERY"})
@@ -205,6 +205,12 @@ def compare_retry_client(fn, *, seed: int = 2026, n: int = 14, question: object 
 
 
 # ---- conditional GET probes ------------------------------------------------------------
+class LiveDocuments(dict):
+    """The documents a handler serves, owned by the test: when grading, the student's code gets it
+    by reference (reads go back to the test), so a document the test changes is seen at once.
+    (A plain dict would be copied into the student's process as data.)"""
+
+
 def conditional_exchange(handler, requests: Iterable[tuple[str, str, dict]], documents_updates=None):
     """Serve ``handler`` on loopback and send ``(method, path, headers)`` in order.
 
@@ -226,7 +232,7 @@ def compare_conditional_handler(make_handler, *, seed: int = 2026, n: int = 6, q
     rng = random.Random(seed)
     for _ in range(n):
         names = [f"/docs/{c}" for c in rng.sample("abcdefgh", 3)]
-        docs_a = {p: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))) for p in names}
+        docs_a = LiveDocuments({p: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))) for p in names})
         docs_b = dict(docs_a)
         mine, ref = make_handler(docs_a), make_conditional_handler(docs_b)
         plan = []

@@ -273,9 +273,9 @@ def fork_bomb(course: Path):
                        "        time.sleep(0.01)"))
 
 
-@case("graded", 4, GOOD, warning="output over")
+@case("graded", 4, GOOD)
 def huge_output(course: Path):
-    """About 30 MB printed (output is capped in bytes; grading goes on)."""
+    """About 30 MB printed (output goes to /dev/null: nobody reads it; grading goes on)."""
     return dump(insert(student_nb(), "q2_answer", "for _ in range(30_000):\n    print('x' * 1000)"))
 
 
@@ -341,9 +341,10 @@ def traceback_hooks(course: Path):
     return dump(nb)
 
 
-@case("graded", 0, {"q1_test": "failed", "q2_test": "failed", "q3_test": "failed"}, warning="student code changed")
+@case("graded", 0, {"q1_test": "failed", "q2_test": "failed", "q3_test": "failed"})
 def monkeypatched_checks(course: Path):
-    """Wrong answers; the check functions, AssertionError, isinstance and type all patched."""
+    """Wrong answers; the check functions, AssertionError, isinstance and type all patched (in the
+    student process, where no test runs; course_tools.grading is not even importable there)."""
     nb = wrong(student_nb())
     nb["cells"].insert(1, code_cell(
         "import builtins, course_tools.grading.checks as c\n"
@@ -402,7 +403,7 @@ def kills_everything(course: Path):
 
 @case("graded", 3, {"q1_test": "failed", "q2_test": "passed", "q3_test": "passed"})
 def huge_answer(course: Path):
-    """A 50 MB string as an answer: too big to ship as data, so the test runs in a sealed test process."""
+    """A 50 MB string as an answer: too big to cross as data, so the test gets a handle, not a str."""
     nb = student_nb()
     nb["cells"][cell_index(nb, "q1_answer")]["source"] = "answer_1 = 'b' * (50 << 20)"
     return dump(nb)
@@ -421,10 +422,11 @@ def eq_always_true(course: Path):
     return dump(nb)
 
 
-@case("graded", 2, {"q1_test": "passed", "q2_test": "passed", "q3_test": "failed"})
+@case("graded", 2, {"q1_test": "passed", "q2_test": "passed", "q3_test": "error"})
 def forges_verdict_from_inside_the_test(course: Path):
     """A wrong function that, when the test calls it, walks frames it stashed earlier, tries every
-    introspection tool for the nonce, reads every fd, and writes 'passed' verdicts on every fd."""
+    introspection tool for a secret, reads every fd, and writes 'passed' verdicts on every fd: the
+    clean process sees garbage on the channel and ends that test as an error (no points)."""
     nb = student_nb()
     nb["cells"].insert(1, code_cell("import sys\nSTASH = [sys._getframe()]\ntry:\n    1/0\n"
                                     "except ZeroDivisionError as e:\n    STASH.append(e.__traceback__.tb_frame)"))
@@ -492,9 +494,9 @@ def forges_ready_during_replay(course: Path):
         "    _attack()"])))
 
 
-@case("graded", 2, {"q1_test": "passed", "q2_test": "passed", "q3_test": "error"}, warning=None)
+@case("graded", 4, GOOD)
 def leaves_threads_running(course: Path):
-    """A thread left running: tests that call student code refuse to run next to it (data tests still run)."""
+    """A thread left running in the student process: harmless, tests run in the clean process."""
     return dump(insert(student_nb(), "q3_answer",
                        "import threading, time\nthreading.Thread(target=lambda: time.sleep(3600), daemon=True).start()"))
 
@@ -571,6 +573,120 @@ def persists_startup_files(course: Path):
         "for d in dirs:\n    try:\n        os.makedirs(d, exist_ok=True)\n"
         f"        open(os.path.join(d, '00-evil.py'), 'w').write('{payload}')\n"
         "    except Exception:\n        pass"))
+    return dump(nb)
+
+
+# ---- attacks on the clean-process design (issue 9) --------------------------------------------
+
+@case("graded", 0, {"q1_test": "failed", "q2_test": "failed", "q3_test": "failed"})
+def code_replaced_in_course_modules(course: Path):
+    """Wrong answers; replaces the __code__ of every function and method of every course_tools module
+    it can import, and of random.Random's methods, with one that answers 'b' / never fails (the old
+    in-process design ran such code when it wrote the verdict)."""
+    nb = wrong(student_nb())
+    nb["cells"].insert(1, code_cell(
+        "import sys, types, random, importlib, pkgutil, course_tools\n"
+        "def forged(*a, **k):\n    return 'b'\n"
+        "for info in pkgutil.walk_packages(course_tools.__path__, 'course_tools.'):\n"
+        "    try:\n        importlib.import_module(info.name)\n    except Exception:\n        pass\n"
+        "def patch(f):\n    try:\n        f.__code__ = forged.__code__.replace(co_freevars=f.__code__.co_freevars)\n"
+        "    except Exception:\n        pass\n"
+        "for name, mod in list(sys.modules.items()):\n"
+        "    if not name.startswith('course_tools'):\n        continue\n"
+        "    for v in list(vars(mod).values()):\n"
+        "        if isinstance(v, types.FunctionType):\n            patch(v)\n"
+        "        elif isinstance(v, type):\n"
+        "            for w in list(vars(v).values()):\n"
+        "                if isinstance(w, types.FunctionType):\n                    patch(w)\n"
+        "for w in list(vars(random.Random).values()):\n"
+        "    if isinstance(w, types.FunctionType):\n        patch(w)\n"
+        "GRADING_VISIBLE = 'course_tools.grading' in sys.modules"))
+    return dump(nb)
+
+
+_HUNT = (
+    "def _hunt():\n"
+    "    import gc, sys\n"
+    "    marks = ('BEGIN' + ' HIDDEN', 'Random' + '(7)', '_r' + 'ef(', 'check_choice' + '(answer_1')\n"
+    "    mine = lambda v: 'def _hunt' in v\n"
+    "    found = []\n"
+    "    f = sys._getframe()\n"
+    "    while f is not None:\n"
+    "        for v in list(f.f_locals.values()) + list(f.f_globals.values()) + [f.f_code.co_filename]:\n"
+    "            if isinstance(v, str) and any(m in v for m in marks) and not mine(v):\n                found.append(v)\n"
+    "        f = f.f_back\n"
+    "    for o in gc.get_objects():\n"
+    "        if isinstance(o, dict):\n"
+    "            for v in list(o.values()):\n"
+    "                if isinstance(v, str) and any(m in v for m in marks) and not mine(v):\n                    found.append(v)\n"
+    "    return found\n")
+
+
+@case("graded", 2, {"q1_test": "passed", "q2_test": "passed", "q3_test": "failed"})
+def hunts_hidden_tests(course: Path):
+    """A wrong function that, when the test calls it, walks every frame and every object of its process
+    for hidden test text; if found it raises it (exception messages reach feedback) and adds it to
+    builtins (names the old worker reported as notes). Nothing is found: S never holds test source."""
+    nb = student_nb()
+    nb["cells"][cell_index(nb, "q3_answer")]["source"] = (
+        _HUNT + "def lru_hits(capacity, keys):\n"
+        "    found = _hunt()\n"
+        "    if found:\n"
+        "        import builtins\n"
+        "        for t in found:\n            setattr(builtins, 'LEAK_' + str(abs(hash(t))), t)\n"
+        "        raise RuntimeError('LEAK: ' + ' | '.join(found)[:500])\n"
+        "    return 0")
+    return dump(nb)
+
+
+@case("graded", 1, {"q1_test": "failed", "q2_test": "passed", "q3_test": "failed"})
+def ne_always_false(course: Path):
+    """Answers whose != is always False and == always True: a str subclass for q1, an object as the
+    count for q3 (exact types on the clean side: neither is plain data)."""
+    nb = student_nb()
+    nb["cells"][cell_index(nb, "q1_answer")]["source"] = (
+        "class Same(str):\n    def __eq__(self, o):\n        return True\n    def __ne__(self, o):\n"
+        "        return False\n    __hash__ = str.__hash__\nanswer_1 = Same('b ')")
+    nb["cells"][cell_index(nb, "q3_answer")]["source"] = (
+        "class Same(int):\n    def __eq__(self, o):\n        return True\n    def __ne__(self, o):\n"
+        "        return False\n    __hash__ = int.__hash__\n"
+        "def lru_hits(capacity, keys):\n    return Same(0)")
+    return dump(nb)
+
+
+@case("graded", 4, GOOD, warning="still running after")
+def blocks_the_channel(course: Path):
+    """After the last test: a signal handler that sleeps forever in the student process's main thread
+    (so it stops reading), then a 2 MB cell the grader must write to it. The write is non-blocking
+    with a deadline: that cell costs its time limit, not the worker."""
+    nb = student_nb()
+    nb["cells"].append(code_cell(
+        "import signal, time\n"
+        "signal.signal(signal.SIGALRM, lambda *a: time.sleep(10 ** 6))\n"
+        "signal.setitimer(signal.ITIMER_REAL, 0.3)"))
+    nb["cells"].append(code_cell("x = 1  # " + "y" * (2 << 20)))
+    return dump(nb)
+
+
+@case("graded", 0, {"q1_test": "failed", "q2_test": "failed", "q3_test": "failed"})
+def forged_protocol_frames(course: Path):
+    """Wrong answers; writes forged frames on the channel to the clean process (its fd numbers are in
+    sys.argv): replies claiming 'passed' for every request id, a value type with extra fields, a handle
+    of an unknown kind, a frame announcing 4 GB, then garbage. The clean process ends that
+    conversation; verdicts never come from the student side."""
+    nb = wrong(student_nb())
+    nb["cells"].insert(1, code_cell(
+        "import os, sys, json, struct\n"
+        "wfd = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2].isdigit() else 4\n"
+        "def frame(o):\n    b = json.dumps(o).encode()\n    return struct.pack('>I', len(b)) + b\n"
+        "junk = b''\n"
+        "for i in range(1, 60):\n"
+        "    junk += frame({'re': i, 'ok': ['d', [[['s', 'status'], ['s', 'passed']]]]})\n"
+        "junk += frame({'re': 1, 'ok': ['v', 'Read', {'var': ['s', 'x'], 'extra': ['n']}]})\n"
+        "junk += frame({'re': 2, 'ok': ['h', 1, 'module']})\n"
+        "junk += struct.pack('>I', 0xFFFFFFFF) + b'garbage' * 100\n"
+        "for fd in range(3, 64):\n"
+        "    try:\n        os.write(fd, junk)\n    except OSError:\n        pass"))
     return dump(nb)
 
 
