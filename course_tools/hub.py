@@ -49,7 +49,7 @@ from course_tools.lab import REPO, write_mode_config
 from course_tools.net.ports import LOOPBACK, free_port
 
 __all__ = ["Settings", "settings_from_env", "configure", "mode_folder", "HubProcess", "run_hub", "launcher",
-           "launcher_script"]
+           "launcher_script", "write_image_configs"]
 
 ASSIGNMENT_LIST_EXTENSION = "nbgrader.server_extensions.assignment_list"
 ASSIGNMENT_LIST_PLUGIN = "@jupyter/nbgrader:assignment-list"
@@ -113,6 +113,14 @@ def mode_folder(mode: str, s: Settings) -> Path:
     for p in [folder, *folder.rglob("*")]:
         p.chmod(0o755 if p.is_dir() else 0o644)
     return folder
+
+
+def write_image_configs(folder: Path, exchange: Path, course_dir: Path) -> dict[str, Path]:
+    """The learner and instructor Jupyter configs for an image (Binder, Zero to JupyterHub): written
+    once at build time by ``binder/postBuild``; a pod picks one with ``JUPYTER_CONFIG_PATH``."""
+    s = Settings(Path(folder), Path(exchange), 8000, [], [], Path(course_dir))
+    (s.runtime / "jupyter").mkdir(parents=True, exist_ok=True)
+    return {mode: mode_folder(mode, s) for mode in ("learner", "instructor")}
 
 
 def _prepare(s: Settings) -> None:
