@@ -2,6 +2,7 @@
 #   make lab    open the course in JupyterLab (bootstraps .venv on first use)
 #   make test   run every test: unit tests, every notebook (nbval), grading round trips
 #   make bench  grading throughput: plain nbgrader vs `course autograde --jobs 2`
+#   make bench-class  a class of 500 submissions: course autograde's wall time and peak memory
 # Each target creates .venv with the first Python >= 3.11 it finds, and reinstalls only
 # when pyproject.toml changes, so the second run starts at once.
 
@@ -13,9 +14,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: lab test bench release clean-venv help
+.PHONY: lab test bench bench-class release clean-venv help
 help:
-	@sed -n '2,6p' Makefile
+	@sed -n '2,7p' Makefile
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -34,6 +35,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	@bash scripts/ensure-system-packages
 	$(BIN)/course bench
+
+bench-class: $(STAMP)
+	@bash scripts/ensure-system-packages
+	$(BIN)/course bench-class
 
 release: $(STAMP)
 	$(BIN)/course release

@@ -67,6 +67,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(n=args.n, jobs=args.jobs, assignment=args.assignment, course_dir=args.course_dir)
 
 
+def cmd_bench_class(args: argparse.Namespace) -> int:
+    from course_tools.grading.bench_class import run_bench_class
+
+    return run_bench_class(n=args.n, jobs=args.jobs, assignment=args.assignment, unsafe=args.unsafe)
+
+
 def collect_rules() -> str:
     from course_tools.grading import collect
 
@@ -170,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--course-dir", type=Path, default=None,
                    help="course root holding source/ (default: notebooks/assessments, else the test fixture)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("bench-class", help="a whole class: course autograde on N generated submissions, "
+                                           "wall time and peak memory of every process it starts")
+    p.add_argument("--n", type=int, default=500, help="generated submissions (default 500)")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--assignment", default=None, help="default: 08_caching")
+    p.add_argument("--unsafe", action="store_true", help="grade without the jail (machines without it)")
+    p.set_defaults(func=cmd_bench_class)
 
     p = sub.add_parser("collect", help="import submissions (folder or LMS zip) into submitted/<student>/<assignment>/",
                        description=collect_rules(), formatter_class=argparse.RawDescriptionHelpFormatter)
