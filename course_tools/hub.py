@@ -248,7 +248,8 @@ def launcher(user: str, s: Settings, instructor: bool = False) -> list[str]:
     hidden = [] if instructor else sorted({REPO / "notebooks" / "assessments", s.course_dir})
     pw = pwd.getpwnam(user)
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-            launcher_script(needed_paths(), hidden), "course-hub-launcher", str(pw.pw_uid), str(pw.pw_gid)]
+            launcher_script(sorted({*needed_paths(), s.exchange}), hidden), "course-hub-launcher",
+            str(pw.pw_uid), str(pw.pw_gid)]
 
 
 def _spawner_class():

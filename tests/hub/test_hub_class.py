@@ -196,6 +196,16 @@ def _run_class(users, s, admin, course, exchange, alice, bob, teach,
         for user in (alice, bob, teach):
             procs = [p for p in users.processes() if p.info["uids"].real == users.uid(user)]
             assert procs and any(sys.prefix in " ".join(p.cmdline()) for p in procs), user
+        # a kernel in a learner's server is the course's Python (and must be gone when the hub stops)
+        status, body = _http("POST", srv(alice, "api/kernels"), tokens[alice], data={"name": "python3"})
+        assert status == 201, body
+        deadline = time.monotonic() + 60
+        while not [p for p in users.processes() if p.info["uids"].real == users.uid(alice)
+                   and "ipykernel" in " ".join(p.cmdline())]:
+            assert time.monotonic() < deadline, "the kernel did not start"
+            time.sleep(0.3)
+        kernel = next(p for p in users.processes() if "ipykernel" in " ".join(p.cmdline()))
+        assert Path(kernel.cmdline()[0]).parent.parent.resolve() == Path(sys.prefix).resolve()
         assert _http("GET", srv(teach, "formgrader/"), tokens[teach])[0] == 200      # instructor mode
         assert _http("GET", srv(alice, "formgrader/"), tokens[alice])[0] == 404      # learner mode
         # a learner's token opens only their own server
