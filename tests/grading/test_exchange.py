@@ -138,3 +138,16 @@ def test_feedback_is_returned_under_nbgraders_hash_of_each_students_secret(tmp_p
     assert expected.read_text() == "<p>feedback for me</p>"
     assert expected.stat().st_mode & 0o777 == 0o644
     assert (ex / COURSE_ID / "feedback").stat().st_mode & 0o777 == 0o711
+
+
+def test_cli_collect_takes_either_a_source_or_the_exchange(tmp_path, course, capsys):
+    """`course collect --exchange ROOT ASSIGNMENT` imports; giving both SOURCE and --exchange, or neither, is refused."""
+    from course_tools.cli import main
+
+    ex = tmp_path / "exchange"
+    _submit(ex, ME, "2026-11-30 10:00:00.000000 UTC")
+    assert main(["collect", "--exchange", str(ex), ASSIGNMENT, "--course-dir", str(course)]) == 0
+    assert f"new       {ME}" in capsys.readouterr().out
+    assert main(["collect", str(tmp_path), ASSIGNMENT, "--exchange", str(ex), "--course-dir", str(course)]) == 2
+    assert main(["collect", ASSIGNMENT, "--course-dir", str(course)]) == 2
+    assert "--exchange" in capsys.readouterr().err
