@@ -358,19 +358,28 @@ def run_hub(learners: list[str], instructors: list[str], port: int | None = None
     else:
         print("course hub: not root, so every server runs as you (SimpleLocalProcessSpawner): "
               "NO isolation between learners; fine for a try-out, not for a class", file=sys.stderr)
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):     # stop like Ctrl-C: the hub, its proxy and servers
+        signal.signal(sig, interrupted)
     from course_tools.lab import release_all
 
-    release_all(s.course_dir)
+    try:
+        release_all(s.course_dir)
+        return _serve(s)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(s: Settings) -> int:
     with HubProcess(s) as hub:
         print(f"\nJupyterHub for the course at {hub.url}/ (any password: DummyAuthenticator)\n"
               f"  learners: {', '.join(s.learners)}    instructors: {', '.join(s.instructors)}\n"
               f"  nbgrader exchange: {s.exchange}\n"
               f"  release an assessment: course release 08_caching --exchange {s.exchange}\n"
               "Ctrl-C stops the hub, its proxy and every server.\n", flush=True)
-        try:
-            hub.proc.wait()
-        except KeyboardInterrupt:
-            pass
+        hub.proc.wait()                 # Ctrl-C / SIGTERM: KeyboardInterrupt, and HubProcess stops it all
     return 0
 
 
