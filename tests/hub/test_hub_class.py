@@ -30,7 +30,11 @@ import nbformat
 import psutil
 import pytest
 
+from course_tools.grading.autograde import autograde
+from course_tools.grading.exchange import collect_exchange, release_to_exchange, return_feedback
+from course_tools.grading.feedback import score_text, write_feedback
 from course_tools.grading.nbgrader_io import COURSE_DIR
+from course_tools.hub import HubProcess, Settings, launcher
 from course_tools.net.ports import free_port
 
 pytestmark = [pytest.mark.hub, pytest.mark.slow, pytest.mark.network]
@@ -120,8 +124,6 @@ def _remove_stale_users() -> None:
 
 def _as_user(user: str, settings, code: str) -> dict:
     """Run ``code`` as a learner, seeing what their server sees (as in their own terminal); its JSON result."""
-    from course_tools.hub import launcher
-
     out = subprocess.run([*launcher(user, settings), sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, cwd="/", env={"PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
@@ -133,26 +135,18 @@ def test_class_on_jupyterhub_end_to_end():
     scores, each learner sees only their own feedback, and one learner can neither read the other's
     submission or the instructor's source through the exchange, nor forge a submission in their name."""
     _need_root()
-    from course_tools.grading.autograde import autograde
-    from course_tools.grading.exchange import collect_exchange, release_to_exchange, return_feedback
-    from course_tools.grading.feedback import write_feedback
-    from course_tools.hub import HubProcess, Settings
-
     base = Path(tempfile.mkdtemp(prefix="course-hub-"))
     base.chmod(0o755)
     try:
         with ClassUsers(base) as users:
-            alice, bob = users.learners
-            teach = users.instructor
             course = base / "instructor" / "assessments"
             shutil.copytree(COURSE_DIR / "source" / ASSIGNMENT, course / "source" / ASSIGNMENT)
             shutil.copy(COURSE_DIR / "nbgrader_config.py", course / "nbgrader_config.py")
             (base / "instructor").chmod(0o700)            # the instructor's side: solutions, grades
             exchange = base / "exchange"
             admin = secrets.token_hex(32)
-            s = Settings(base / "runtime", exchange, free_port(), [alice, bob], [teach], course, admin)
-            _run_class(users, s, admin, course, exchange, alice, bob, teach,
-                       HubProcess, release_to_exchange, collect_exchange, autograde, write_feedback, return_feedback)
+            s = Settings(base / "runtime", exchange, free_port(), users.learners, [users.instructor], course, admin)
+            _run_class(users, s, admin, course, exchange)
             left = users.processes()
             assert not left, f"processes of the class's users still running: {[p.info for p in left]}"
         import pwd
@@ -164,8 +158,8 @@ def test_class_on_jupyterhub_end_to_end():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _run_class(users, s, admin, course, exchange, alice, bob, teach,
-               HubProcess, release_to_exchange, collect_exchange, autograde, write_feedback, return_feedback):
+def _run_class(users: ClassUsers, s: Settings, admin: str, course: Path, exchange: Path) -> None:
+    (alice, bob), teach = users.learners, users.instructor
     with HubProcess(s) as hub:
         api = f"{hub.url}/hub/api"
 
@@ -306,8 +300,6 @@ def _run_class(users, s, admin, course, exchange, alice, bob, teach,
         a, b = results[alice], results[bob]
         assert f"<b>{alice}</b>" in seen[alice] and bob not in seen[alice]
         assert f"<b>{bob}</b>" in seen[bob] and alice not in seen[bob]
-        from course_tools.grading.feedback import score_text
-
         assert score_text(a) in seen[alice] and score_text(b) in seen[bob]
         listing = _as_user(bob, s, textwrap.dedent(f"""
             import json, os
