@@ -3,6 +3,7 @@
 #   make test   run every test: unit tests, every notebook (nbval), grading round trips
 #   make bench  grading throughput: plain nbgrader vs `course autograde` (default --jobs)
 #   make bench-caches / bench-lin   library benchmarks (LFU put cost; linearizability checker)
+#   make bench-class  a class of 500 submissions: course autograde's wall time and peak memory
 # Each target creates .venv with the first Python >= 3.11 it finds, and reinstalls only
 # when pyproject.toml changes, so the second run starts at once.
 
@@ -14,7 +15,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: lab test bench bench-caches bench-lin release clean-venv help
+.PHONY: lab test bench bench-caches bench-lin bench-class release clean-venv help
 help:
 	@sed -n '2,7p' Makefile
 
@@ -41,6 +42,10 @@ bench-caches: $(STAMP)
 
 bench-lin: $(STAMP)
 	$(BIN)/python benchmarks/linearizability.py
+
+bench-class: $(STAMP)
+	@bash scripts/ensure-system-packages
+	$(BIN)/course bench-class
 
 release: $(STAMP)
 	$(BIN)/course release

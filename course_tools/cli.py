@@ -23,6 +23,17 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return run_lab(args.root, args.port, args.token, release=not args.no_release, instructor=args.instructor)
 
 
+def cmd_hub(args: argparse.Namespace) -> int:
+    from course_tools.hub import run_hub
+
+    return run_hub(_csv(args.learners), _csv(args.instructors), port=args.port, runtime=args.runtime,
+                   exchange=args.exchange, course_dir=args.course_dir)
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
 def cmd_release(args: argparse.Namespace) -> int:
     from course_tools.grading.nbgrader_io import LeakError, assignments, generate_student_version
 
@@ -30,9 +41,14 @@ def cmd_release(args: argparse.Namespace) -> int:
     failed = 0
     for name in names:
         try:
+            if args.exchange is not None:
+                from course_tools.grading.exchange import release_to_exchange
+
+                print(f"released {release_to_exchange(args.course_dir, name, args.exchange, course_id=args.course_id)}")
+                continue
             for path in generate_student_version(args.course_dir, name):
                 print(f"released {path}")
-        except LeakError as exc:
+        except (LeakError, RuntimeError) as exc:
             failed += 1
             print(f"REFUSED {name}: {exc}", file=sys.stderr)
     return 1 if failed else 0
@@ -51,6 +67,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(n=args.n, jobs=args.jobs, assignment=args.assignment, course_dir=args.course_dir)
 
 
+def cmd_bench_class(args: argparse.Namespace) -> int:
+    from course_tools.grading.bench_class import run_bench_class
+
+    return run_bench_class(n=args.n, jobs=args.jobs, assignment=args.assignment, unsafe=args.unsafe)
+
+
 def collect_rules() -> str:
     from course_tools.grading import collect
 
@@ -58,6 +80,17 @@ def collect_rules() -> str:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    if args.exchange is not None:
+        if args.source is not None:
+            print("course collect: give either SOURCE or --exchange ROOT, not both", file=sys.stderr)
+            return 2
+        from course_tools.grading.exchange import run_collect
+
+        return run_collect(args.exchange, args.assignment, args.course_dir, course_id=args.course_id,
+                           force=args.force, dry_run=args.dry_run)
+    if args.source is None:
+        print("course collect: give SOURCE (a folder or a zip) or --exchange ROOT", file=sys.stderr)
+        return 2
     from course_tools.grading.collect import run
 
     return run(args.source, args.assignment, args.course_dir, force=args.force, dry_run=args.dry_run)
@@ -66,7 +99,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_feedback(args: argparse.Namespace) -> int:
     from course_tools.grading.feedback import run
 
-    return run(args.assignment, args.course_dir, students=args.student)
+    rc = run(args.assignment, args.course_dir, students=args.student)
+    if rc == 0 and args.exchange is not None:
+        from course_tools.grading.exchange import run_feedback
+
+        rc = run_feedback(args.assignment, args.exchange, args.course_dir, course_id=args.course_id,
+                          students=args.student)
+    return rc
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -87,6 +126,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     return run(args.notebook, args.course_dir, assignment=args.assignment, html=args.html)
 
 
+def _exchange(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--exchange", type=Path, default=None, metavar="ROOT", help=help)
+    parser.add_argument("--course-id", default="backend-engineering",
+                        help="the course's folder in the exchange (default: backend-engineering)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description="Backend Engineering course: lessons and grading.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,9 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show nbgrader's instructor tools (formgrader, Create Assignment) and assessments/source/")
     p.set_defaults(func=cmd_lab)
 
+    p = sub.add_parser("hub", help="the course on a local JupyterHub: learners, instructors, nbgrader's exchange")
+    p.add_argument("--learners", default=None, help="comma-separated hub users (default: learner1,learner2)")
+    p.add_argument("--instructors", default=None, help="comma-separated (default: instructor)")
+    p.add_argument("--port", type=int, default=None, help="public port on 127.0.0.1 (default 8000)")
+    p.add_argument("--runtime", type=Path, default=None, help="state folder (default: .hub/)")
+    p.add_argument("--exchange", type=Path, default=None, help="nbgrader exchange root (default: RUNTIME/exchange)")
+    p.add_argument("--course-dir", type=Path, default=None, help="the instructor's course (default: notebooks/assessments)")
+    p.set_defaults(func=cmd_hub)
+
     p = sub.add_parser("release", help="generate student versions (refuses if solutions would leak)")
     p.add_argument("assignments", nargs="*")
     _course_dir(p)
+    _exchange(p, "also release to this nbgrader exchange (c.Exchange.root of a JupyterHub), for learners to fetch")
     p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("autograde", help="grade every submitted/*/ASSIGNMENT/ in a sandbox, in parallel")
@@ -124,10 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="course root holding source/ (default: notebooks/assessments, else the test fixture)")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("bench-class", help="a whole class: course autograde on N generated submissions, "
+                                           "wall time and peak memory of every process it starts")
+    p.add_argument("--n", type=int, default=500, help="generated submissions (default 500)")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--assignment", default=None, help="default: 08_caching")
+    p.add_argument("--unsafe", action="store_true", help="grade without the jail (machines without it)")
+    p.set_defaults(func=cmd_bench_class)
+
     p = sub.add_parser("collect", help="import submissions (folder or LMS zip) into submitted/<student>/<assignment>/",
                        description=collect_rules(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("source", type=Path, help="a folder of per-student notebooks, or a .zip")
+    p.add_argument("source", type=Path, nargs="?", help="a folder of per-student notebooks, or a .zip")
     p.add_argument("assignment")
+    _exchange(p, "instead of SOURCE: each learner's latest submission from this nbgrader exchange's inbound/")
     p.add_argument("--force", action="store_true", help="replace an existing, different submission")
     p.add_argument("--dry-run", action="store_true", help="show what would be imported, write nothing")
     _course_dir(p)
@@ -137,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
     _course_dir(p)
+    _exchange(p, "also return it to this nbgrader exchange, where each learner can fetch only their own")
     p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser("export", help="grades as CSV: one row per student and assignment")

@@ -65,7 +65,7 @@ from typing import Iterator, TextIO
 from course_tools.grading import ids
 from course_tools.grading.nbgrader_io import COURSE_DIR
 
-__all__ = ["Limits", "Imported", "Skipped", "CollectReport", "collect", "student_from_path", "run"]
+__all__ = ["Limits", "Imported", "Skipped", "CollectReport", "collect", "import_entries", "student_from_path", "run"]
 
 _MOODLE = re.compile(r"^(?P<name>.+?)_(?P<pid>\d+)_assignsubmission_[A-Za-z]+_?$")
 _IGNORED = ("Thumbs.db", "desktop.ini")
@@ -321,7 +321,6 @@ def collect(source: Path | str, assignment: str, course_dir: Path | str = COURSE
     if not ids.STUDENT_ID.fullmatch(assignment):
         report.aborted = f"unusable assignment name {ids.shown(assignment)}"
         return report
-    notebooks = _notebook_names(course_dir, assignment)
     if not source.exists():
         report.aborted = f"{source} does not exist"
         return report
@@ -343,6 +342,16 @@ def collect(source: Path | str, assignment: str, course_dir: Path | str = COURSE
         report.aborted = f"{source}: broken zip ({exc})"
         return report
 
+    import_entries(entries, assignment, course_dir, report, force=force, dry_run=dry_run)
+    return report
+
+
+def import_entries(entries: list[tuple[str, bytes]], assignment: str, course_dir: Path, report: CollectReport, *,
+                   force: bool = False, dry_run: bool = False) -> None:
+    """Attribute every ``(path, bytes)`` entry to a student (rules 2-5), refuse conflicting duplicates,
+    then write ``submitted/<student>/<assignment>/<notebook>.ipynb``; append what happened to ``report``.
+    Shared by the folder/zip import above and the exchange import (:mod:`course_tools.grading.exchange`)."""
+    notebooks = _notebook_names(course_dir, assignment)
     # attribute every notebook, then refuse conflicting duplicates before writing anything
     wanted: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
     for rel, data in entries:
@@ -392,7 +401,6 @@ def collect(source: Path | str, assignment: str, course_dir: Path | str = COURSE
         if not dry_run:
             _write_atomic(target, data)
         report.imported.append(Imported(rel, student, target, "new"))
-    return report
 
 
 def _refuse_case_twins(wanted: dict[tuple[str, str], list[tuple[str, bytes]]], submitted: Path,
