@@ -48,3 +48,17 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme
     assert [l for l in ci.splitlines() if l.strip() and not l.startswith("#") and not l.startswith(("set ", "cd "))] == ["make test"]
+
+
+def test_system_packages_script_parses_and_lists_what_the_tests_need():
+    """Would a typo in scripts/ensure-system-packages (it once had a quote mark in a comment, which ended
+    its package list) break `make test` before any test runs? bash -n parses it; the list names the tools."""
+    import subprocess
+
+    script = ROOT / "scripts" / "ensure-system-packages"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    text = script.read_text()
+    listed = text[text.index("PACKAGES='") + len("PACKAGES='"):]
+    listed = listed[:listed.index("'")]
+    commands = {line.split()[0] for line in listed.splitlines() if line.strip() and not line.startswith("#")}
+    assert {"bwrap", "chromium", "setpriv"} <= commands
