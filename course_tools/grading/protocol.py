@@ -62,10 +62,11 @@ MAX_TEXT = 2000          # exception messages and reprs are cut to this many cha
 _HEAD = struct.Struct(">I")
 
 # modules whose frozen dataclasses may cross as values, and whose exceptions cross by name
-VALUE_MODULES = ("course_tools.sim.interleave", "course_tools.net.http", "course_tools.sim.quorum")
+VALUE_MODULES = ("course_tools.sim.interleave", "course_tools.net.http", "course_tools.sim.quorum",
+                 "course_tools.net.webtypes")
 # (never course_tools.grading.*: a student must not be able to raise the tests' own AnswerError by name)
 EXCEPTION_MODULES = ("course_tools.sim.interleave", "course_tools.sim.quorum", "course_tools.net.wire",
-                     "course_tools.net.http")
+                     "course_tools.net.http", "course_tools.sim.broker_errors")
 
 
 class ProtocolError(Exception):

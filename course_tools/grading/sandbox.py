@@ -1189,6 +1189,12 @@ class Jail:
                     b += ["--symlink", os.readlink(top), top]
                 elif os.path.isdir(top):
                     b += ["--ro-bind", top, top]
+            # /proc, /dev and the private /tmp first: the read-only roots bound below may lie under /tmp (a
+            # checkout cloned by mktemp, as CI does), and a tmpfs mounted after them would hide them
+            lim = self.limits
+            b += ["--proc", "/proc", "--dev", "/dev",
+                  "--size", str(int(lim.tmp_size)), "--tmpfs", "/dev/shm",
+                  "--size", str(int(lim.tmp_size)), "--tmpfs", "/tmp"]
             hidden = _hidden_set(hide_paths)
             roots = _jail_roots()
             stage = _Stage(roots if self.uid is not None else [])
@@ -1209,12 +1215,7 @@ class Jail:
                 fd = _memfd(path, text.encode())
                 memfds.append(fd)
                 b += ["--perms", "0444", "--ro-bind-data", str(fd), path]
-            lim = self.limits
-            b += ["--proc", "/proc", "--dev", "/dev",
-                  "--size", str(int(lim.tmp_size)), "--tmpfs", "/dev/shm",
-                  "--size", str(int(lim.tmp_size)), "--tmpfs", "/tmp",
-                  "--size", str(int(lim.tmp_size)), "--tmpfs", JAIL_SCRATCH,
-                  "--dir", JAIL_HOME]
+            b += ["--size", str(int(lim.tmp_size)), "--tmpfs", JAIL_SCRATCH, "--dir", JAIL_HOME]
             made = {JAIL_SCRATCH}
             for rel, data in files.items():
                 dest = os.path.normpath(os.path.join(JAIL_SCRATCH, rel))
