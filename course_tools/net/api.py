@@ -38,7 +38,8 @@ import threading
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from course_tools.net.http import Request, Response, conditional_get, strong_etag
+from course_tools.net.conditional import conditional_get
+from course_tools.net.http import Request, Response, strong_etag
 
 __all__ = ["ShopAPI", "problem", "ITEMS", "TOKENS"]
 

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from course_tools.net.http import Request, Response, conditional_get
+from course_tools.net.conditional import conditional_get
+from course_tools.net.http import Request, Response
 from course_tools.net.ports import LOOPBACK, require_loopback
 
 __all__ = [

@@ -20,9 +20,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from course_tools.moved import moved_to
 from course_tools.net.server import BackgroundServer, TrackingThreadingMixIn
 
-__all__ = ["Request", "Response", "Exchange", "HTTPServer", "conditional_get", "strong_etag"]
+__all__ = ["Request", "Response", "Exchange", "HTTPServer", "strong_etag"]
 
 
 class Headers(dict):
@@ -183,21 +184,5 @@ def strong_etag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
 
 
-def _etag_matches_weakly(header: str, etag: str) -> bool:
-    """If-None-Match uses the weak comparison (RFC 9110 §13.1.2): ignore ``W/`` prefixes."""
-    if header.strip() == "*":
-        return True
-    opaque = etag.removeprefix("W/")
-    return any(tag.strip().removeprefix("W/") == opaque for tag in header.split(","))
-
-
-def conditional_get(request: Request, body: bytes, *, content_type: str = "text/plain; charset=utf-8",
-                    cache_control: str = "max-age=60", etag: str | None = None,
-                    extra_headers: Mapping[str, str] | None = None) -> Response:
-    """Answer a GET with ``200`` + ETag, or ``304 Not Modified`` when If-None-Match matches."""
-    tag = etag or strong_etag(body)
-    headers = {"ETag": tag, "Cache-Control": cache_control, **(extra_headers or {})}
-    inm = request.headers.get("If-None-Match")
-    if inm is not None and request.method in ("GET", "HEAD") and _etag_matches_weakly(inm, tag):
-        return Response(304, headers)
-    return Response(200, {"Content-Type": content_type, **headers}, body)
+# conditional_get lives in course_tools.net.conditional, so that the HTTP assessment can hide it
+__getattr__ = moved_to("course_tools.net.conditional", {"conditional_get"}, __name__)

@@ -1,5 +1,9 @@
 """Which node owns a key: modulo hashing vs consistent hashing with virtual nodes.
 
+The two routers live in :mod:`course_tools.sim.ring` (a module the Distributed assessment hides
+from the student's process, whose task is to write the ring); they are still importable from here
+outside the jail (loaded lazily from there). This module keeps the stable hash and the measures.
+
 - :class:`ModuloRouter`: ``node = nodes[hash(key) % n]``. Simple and even, but changing n
   remaps almost every key (a key stays only if ``hash % n == hash % (n+1)``).
 - :class:`HashRing`: consistent hashing (Karger et al., "Consistent hashing and random
@@ -13,15 +17,14 @@ Hashes are stable across runs and machines (SHA-1 of the text, not Python's ``ha
 
 from __future__ import annotations
 
-import random
-
-import bisect
 import hashlib
+import random
 from collections import Counter
-from typing import Iterable, Protocol, Sequence
+from typing import Protocol, Sequence
 
-__all__ = ["stable_hash", "Router", "ModuloRouter", "HashRing", "moved_keys", "load", "imbalance",
-           "imbalance_over_draws"]
+from course_tools.moved import moved_to
+
+__all__ = ["stable_hash", "Router", "moved_keys", "load", "imbalance", "imbalance_over_draws"]
 
 
 def stable_hash(text: str) -> int:
@@ -31,77 +34,6 @@ def stable_hash(text: str) -> int:
 
 class Router(Protocol):
     def node_for(self, key: str) -> str: ...
-
-
-class ModuloRouter:
-    """``nodes[stable_hash(key) % len(nodes)]``."""
-
-    def __init__(self, nodes: Iterable[str] = ()) -> None:
-        self.nodes = list(nodes)
-
-    def add(self, node: str) -> None:
-        if node in self.nodes:
-            raise ValueError(f"{node!r} is already a node")
-        self.nodes.append(node)
-
-    def remove(self, node: str) -> None:
-        self.nodes.remove(node)
-
-    def node_for(self, key: str) -> str:
-        if not self.nodes:
-            raise LookupError("no nodes")
-        return self.nodes[stable_hash(key) % len(self.nodes)]
-
-    def copy(self) -> "ModuloRouter":
-        return ModuloRouter(self.nodes)
-
-
-class HashRing:
-    """A consistent-hash ring; each node sits at ``vnodes`` points ``hash(f"{node}#{i}")``."""
-
-    def __init__(self, nodes: Iterable[str] = (), *, vnodes: int = 100) -> None:
-        if vnodes < 1:
-            raise ValueError("vnodes must be at least 1")
-        self.vnodes = vnodes
-        self._points: list[int] = []
-        self._owner: dict[int, str] = {}
-        self.nodes: list[str] = []
-        for node in nodes:
-            self.add(node)
-
-    def add(self, node: str) -> None:
-        if node in self.nodes:
-            raise ValueError(f"{node!r} is already on the ring")
-        self.nodes.append(node)
-        for i in range(self.vnodes):
-            point = stable_hash(f"{node}#{i}")
-            if point in self._owner:  # a 64-bit collision: practically never
-                continue
-            self._owner[point] = node
-            bisect.insort(self._points, point)
-
-    def remove(self, node: str) -> None:
-        self.nodes.remove(node)
-        for point in [p for p, n in self._owner.items() if n == node]:
-            del self._owner[point]
-            self._points.pop(bisect.bisect_left(self._points, point))
-
-    def node_for(self, key: str) -> str:
-        if not self._points:
-            raise LookupError("the ring is empty")
-        i = bisect.bisect_right(self._points, stable_hash(key)) % len(self._points)
-        return self._owner[self._points[i]]
-
-    def points(self) -> list[tuple[int, str]]:
-        """(position, node) of every virtual node, clockwise."""
-        return [(p, self._owner[p]) for p in self._points]
-
-    def copy(self) -> "HashRing":
-        ring = HashRing(vnodes=self.vnodes)
-        ring.nodes = list(self.nodes)
-        ring._points = list(self._points)
-        ring._owner = dict(self._owner)
-        return ring
 
 
 def moved_keys(before: Router, after: Router, keys: Sequence[str]) -> int:
@@ -126,8 +58,14 @@ def imbalance_over_draws(vnodes: int, keys: Sequence[str], *, nodes: int = 5, dr
                          rng: random.Random) -> list[float]:
     """:func:`imbalance` of ``draws`` rings of ``nodes`` nodes with random names (so random
     points on the circle), sorted: one ring is one draw, which can be lucky or unlucky."""
+    from course_tools.sim.ring import HashRing
+
     out = []
     for _ in range(draws):
         names = [f"node-{rng.getrandbits(48):012x}" for _ in range(nodes)]
         out.append(imbalance(HashRing(names, vnodes=vnodes), keys))
     return sorted(out)
+
+
+# the routers (ModuloRouter, HashRing), kept out of this module so that they can be hidden
+__getattr__ = moved_to("course_tools.sim.ring", {"ModuloRouter", "HashRing"}, __name__)

@@ -16,8 +16,10 @@ of an open partition raises :class:`Unreachable` after ``timeout`` seconds.
 :func:`run_workload` drives your ``write(replicas, key, value, writer)`` and
 ``read(replicas, key)`` functions with seeded clients on every node, through seeded
 partitions, and records a :class:`~course_tools.sim.linearizability.History` for
-:func:`~course_tools.sim.linearizability.check`. :func:`abd_write` / :func:`abd_read` are
-the reference: the majority-quorum register of Attiya, Bar-Noy & Dolev (JACM 42(1), 1995).
+:func:`~course_tools.sim.linearizability.check`. The reference coordinator (the majority-quorum
+register of Attiya, Bar-Noy & Dolev, JACM 42(1), 1995) lives in :mod:`course_tools.sim.quorum_reference`,
+a module the Distributed assessment hides from the student's process; ``abd_write`` / ``abd_read``
+are still importable from here outside the jail (loaded lazily from there).
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from course_tools.clock import VirtualClock
+from course_tools.moved import moved_to
 from course_tools.sim.linearizability import History, Op
 
 __all__ = ["Unreachable", "QuorumUnavailable", "Cut", "RemoteReplica", "QuorumLab", "WorkloadRun",
-           "run_workload", "random_cuts", "abd_write", "abd_read", "INITIAL_VERSION"]
+           "run_workload", "random_cuts", "INITIAL_VERSION"]
 
 INITIAL_VERSION = (0, "")
 
@@ -123,48 +126,6 @@ class RemoteReplica:
         return f"<replica {self.name} seen from {self._src}>"
 
 
-# -- the reference coordinator -----------------------------------------------------------
-def _ask_versions(replicas: Sequence[RemoteReplica], key: str, r: int) -> list[tuple[tuple, Any]]:
-    replies = []
-    for rep in replicas:
-        try:
-            replies.append(rep.get(key))
-        except Unreachable:
-            continue
-        if len(replies) == r:
-            return replies
-    raise QuorumUnavailable(f"only {len(replies)} of the {r} replicas needed answered")
-
-
-def _store(replicas: Sequence[RemoteReplica], key: str, version: tuple, value: Any, w: int) -> None:
-    acks = 0
-    for rep in replicas:
-        try:
-            rep.put(key, version, value)
-        except Unreachable:
-            continue
-        acks += 1
-        if acks == w:
-            return
-    raise QuorumUnavailable(f"only {acks} of the {w} acknowledgements needed arrived")
-
-
-def abd_write(replicas: Sequence[RemoteReplica], key: str, value: Any, writer: str, *, r: int = 3, w: int = 3) -> None:
-    """Ask R replicas for their version, then store (highest counter + 1, writer) on W replicas."""
-    replies = _ask_versions(replicas, key, r)
-    top = max(v for v, _ in replies)
-    _store(replicas, key, (top[0] + 1, writer), value, w)
-
-
-def abd_read(replicas: Sequence[RemoteReplica], key: str, *, r: int = 3, w: int = 3) -> Any:
-    """Take the highest-versioned value of R replicas and write it back to W before returning it."""
-    replies = _ask_versions(replicas, key, r)
-    version, value = max(replies, key=lambda vv: vv[0])
-    if version != INITIAL_VERSION:
-        _store(replicas, key, version, value, w)
-    return value
-
-
 # -- a seeded workload -------------------------------------------------------------------
 @dataclass
 class WorkloadRun:
@@ -243,3 +204,7 @@ def run_workload(write: Callable, read: Callable, *, rng: random.Random, n: int 
                 value, ok, info = None, False, f"refused: {exc}"
             history.add(Op(i, client, "read", key, value, start, lab.clock() if ok else None, ok, node, info))
     return run
+
+
+# the reference coordinator (abd_write, abd_read), kept out of this module so that it can be hidden
+__getattr__ = moved_to("course_tools.sim.quorum_reference", {"abd_write", "abd_read"}, __name__)

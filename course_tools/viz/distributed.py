@@ -255,7 +255,8 @@ def ring_explorer(keys: Sequence[str]):
     import ipywidgets as w
     import matplotlib.pyplot as plt
 
-    from course_tools.sim.hashing import HashRing, load, moved_keys
+    from course_tools.sim.hashing import load, moved_keys
+    from course_tools.sim.ring import HashRing
 
     def run(nodes=5, vnodes=100):
         names = [f"cache{i}" for i in range(1, nodes + 1)]

@@ -2,7 +2,8 @@
 
 import pytest
 
-from course_tools.sim.hashing import HashRing, ModuloRouter, imbalance, load, moved_keys, stable_hash
+from course_tools.sim.hashing import imbalance, load, moved_keys, stable_hash
+from course_tools.sim.ring import HashRing, ModuloRouter
 
 KEYS = [f"user:{i}" for i in range(20_000)]
 NODES = [f"node{i}" for i in range(1, 9)]

@@ -11,7 +11,8 @@ import pytest  # noqa: E402
 
 from course_tools.sim.callchain import Service, simulate_chain  # noqa: E402
 from course_tools.sim.cluster import convergence_times, run_partition_scenario, stale_reads  # noqa: E402
-from course_tools.sim.hashing import HashRing, ModuloRouter, load  # noqa: E402
+from course_tools.sim.hashing import load  # noqa: E402
+from course_tools.sim.ring import HashRing, ModuloRouter  # noqa: E402
 from course_tools.sim.linearizability import check  # noqa: E402
 from course_tools.sim.scaling import fit_usl, measure  # noqa: E402
 from course_tools.viz import distributed as viz  # noqa: E402

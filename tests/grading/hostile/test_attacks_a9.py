@@ -13,8 +13,9 @@
   by its type only, so its message cannot carry the hidden test's arguments out;
 * delegation to the course's own implementation in the HTTP and Distributed assessments, written
   so that the static ``check_not_using`` text scan does not see it (``operator.attrgetter`` of a
-  name built from bytes): strict xfails, the hole is open (the modules cannot be hidden from the
-  student's process while the student needs other names from them).
+  name built from bytes): closed at the root, the references live in modules of their own
+  (``course_tools.sim.quorum_reference``, ``course_tools.sim.ring``, ``course_tools.net.conditional``)
+  that those assessments hide, so the computed name finds nothing.
 
 The jailed cases are graded in one batch per assessment, like test_hostile_assessments.py.
 """
@@ -235,8 +236,9 @@ DISTRIBUTED_CASES = {
                        "from course_tools.sim.hashing import stable_hash\n\n"
                        f"_Base = operator.attrgetter({_NAME['HashRing']})(_h)\n\n"
                        "class Ring(_Base):\n    pass\n")},
-        {"t9_test_basic": "failed", "t9_test_linearizable": "failed", "t10_test_basic": "failed",
-         "t10_test_join": "failed", "t10_test_balance": "failed"}),
+        # the answer cells fail (the names are not in the jail), so the tests find no answer: "error", 0 points
+        {"t9_test_basic": "error", "t9_test_linearizable": "error", "t10_test_basic": "error",
+         "t10_test_join": "error", "t10_test_balance": "error"}),
 }
 
 
@@ -246,16 +248,16 @@ def graded_distributed(tmp_path_factory):
     return _grade(tmp_path_factory.mktemp("a9-distributed"), "07_distributed", DISTRIBUTED_CASES)
 
 
-@pytest.mark.xfail(strict=True, reason="open hole: the text scan cannot see delegation by a computed name; the "
-                                       "course modules holding abd_*/HashRing must be hidden from the jail")
 @pytest.mark.parametrize("name", list(DISTRIBUTED_CASES))
 def test_distributed_delegation(graded_distributed, name):
-    """Delegating to the course's quorum functions / HashRing through a computed name loses the points."""
+    """Delegating to the course's quorum functions / HashRing through a computed name loses the points
+    (their modules, quorum_reference and ring, are hidden from the student's process)."""
     r = graded_distributed[name]
     got = {c.grade_id: (c.status, c.message) for c in r.cells()}
     want = DISTRIBUTED_CASES[name][1]
     assert r.status == "graded"
     assert {g: got[g][0] for g in want} == want, {g: got[g] for g in want}
+    assert all(c.points == 0 for c in r.cells() if c.grade_id in want)
 
 
 # The student's handler finds the test's reference server on the shared loopback (its own server's
@@ -303,7 +305,8 @@ HTTP_CASES = {
         "        if body is None:\n            return Response(404, {}, b'no such document')\n"
         "        return _cg(request, body)\n"
         "    return handler\n")},
-        {"cond_test_304": "failed", "cond_test_rules": "failed", "cond_test_random": "failed"}),
+        # the answer cell fails (conditional_get is not in the jail), so the tests find no make_handler
+        {"cond_test_304": "error", "cond_test_rules": "error", "cond_test_random": "error"}),
 }
 HTTP_FIXED_CASES = {
     # no listener but its own: the handler's scan outlasts the test client's timeout ("error"), or
@@ -318,16 +321,16 @@ def graded_http(tmp_path_factory):
     return _grade(tmp_path_factory.mktemp("a9-http"), "01_http", {**HTTP_CASES, **HTTP_FIXED_CASES})
 
 
-@pytest.mark.xfail(strict=True, reason="open hole: the text scan cannot see delegation by a computed name; "
-                                       "conditional_get must live in a module hidden from the jail")
 @pytest.mark.parametrize("name", list(HTTP_CASES))
 def test_http_delegation(graded_http, name):
-    """Delegating to course_tools.net.http.conditional_get through a computed name loses the points."""
+    """Delegating to course_tools.net.http.conditional_get through a computed name loses the points (its
+    module, course_tools.net.conditional, is hidden from the student's process)."""
     r = graded_http[name]
     got = {c.grade_id: (c.status, c.message) for c in r.cells()}
     want = HTTP_CASES[name][1]
     assert r.status == "graded"
     assert {g: got[g][0] for g in want} == want, {g: got[g] for g in want}
+    assert all(c.points == 0 for c in r.cells() if c.grade_id in want)
 
 
 # ---- protocol: work the student's process can make the clean process do -------------------

@@ -177,9 +177,10 @@ DISTRIBUTED_CASES = {
         "t10_answer": "from course_tools.sim import hashing as _h\nimport bisect\n"
                       "from course_tools.sim.hashing import stable_hash\n\n"
                       "class Ring(getattr(_h, 'Hash' + 'Ring')):\n    pass\n"},
-        {"t9_test_basic": "failed", "t9_test_refuse": "failed", "t9_test_writeback": "failed",
-         "t9_test_linearizable": "failed", "t10_test_basic": "failed", "t10_test_join": "failed",
-         "t10_test_balance": "failed"}),
+        # abd_* and HashRing are not in the jail: the answer cells fail and the tests find no answer
+        {"t9_test_basic": "error", "t9_test_refuse": "error", "t9_test_writeback": "error",
+         "t9_test_linearizable": "error", "t10_test_basic": "error", "t10_test_join": "error",
+         "t10_test_balance": "error"}),
 }
 
 
@@ -219,7 +220,7 @@ def test_exact_statuses(graded, assignment, name):
     """Each hostile answer gets exactly the listed statuses (the honest one passes everything):
     Caching (delegation, liars, O(n) evictions, escapes through fakes), Concurrency (the exhaustive
     checks through proxies find a lost update and a deadlock), Distributed (delegating to the course's
-    quorum functions or HashRing, modules that cannot be hidden, is refused by the static check)."""
+    quorum functions or HashRing loses the points: their modules are hidden from the student's process)."""
     r = graded[(assignment, name)]
     got = {c.grade_id: (c.status, c.message) for c in r.cells()}
     want = ASSESSMENTS[assignment][name][1]
