@@ -49,6 +49,20 @@ def _shutdown_kernels(lab) -> None:
         time.sleep(0.2)
 
 
+def _descendants() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE}
+
+
+def _wait_back_to(before: set[int], seconds: float = 60) -> None:
+    """Chromium's renderer of a closed page, a kernel and what it started take a while to exit on a loaded
+    machine: wait until this test's processes are gone (the leak check in tests/conftest.py then agrees)."""
+    deadline = time.monotonic() + seconds
+    while _descendants() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def _accept_kernel_dialog(page) -> None:
     """JupyterLab asks "Select Kernel" when it opens a notebook without starting one: take the default."""
     dialog = page.locator(".jp-Dialog .jp-mod-accept")
@@ -188,6 +202,7 @@ def _interact_with_widgets(page) -> tuple[int, list[str]]:
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_lesson_runs_in_jupyterlab(lesson, lab, browser):
+    before = _descendants()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         _open(page, lab, lesson)
@@ -206,10 +221,12 @@ def test_lesson_runs_in_jupyterlab(lesson, lab, browser):
     finally:
         page.close()
         _shutdown_kernels(lab)
+        _wait_back_to(before)
 
 
 def test_assessment_student_version_renders_prompts(lab, browser):
     """The student version of the Caching assessment: prompts as headings and option lists, not code blocks."""
+    before = _descendants()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         _open(page, lab, "assessments/release/08_caching/08_caching.ipynb")
@@ -225,3 +242,4 @@ def test_assessment_student_version_renders_prompts(lab, browser):
     finally:
         page.close()
         _shutdown_kernels(lab)
+        _wait_back_to(before)
