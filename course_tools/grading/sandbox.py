@@ -958,17 +958,21 @@ def _hidden_set(hide_paths) -> set[str]:
     return out
 
 
-def _bind_excluding(src: str, hidden: set[str], out: list[str], source=lambda p: p) -> None:
+def _bind_excluding(src: str, hidden: set[str], out: list[str], source=lambda p: p,
+                    split: list[str] | None = None) -> None:
     """Bind ``src`` read-only at the same path, leaving out the ``hidden`` paths below it: a
-    directory holding one is recreated (read-only, see ``--remount-ro /``) and its other entries
-    bound one by one; hidden entries simply do not exist in the jail. ``source(path)`` is where
-    bwrap finds ``path`` (see :class:`_Stage`)."""
+    directory holding one is recreated as a small tmpfs of its own (listed in ``split``, to be
+    remounted read-only once everything is bound into it: it may lie under the jail's writable
+    /tmp, e.g. a checkout cloned by mktemp) and its other entries bound one by one; hidden entries
+    simply do not exist in the jail. ``source(path)`` is where bwrap finds ``path`` (see :class:`_Stage`)."""
     if src in hidden:
         return
     if not any(h.startswith(src + os.sep) for h in hidden):
         out += ["--ro-bind", source(src), src]
         return
-    out += ["--dir", src]
+    out += ["--tmpfs", src]
+    if split is not None:
+        split.append(src)
     try:
         names = sorted(os.listdir(src))
     except OSError:
@@ -984,7 +988,7 @@ def _bind_excluding(src: str, hidden: set[str], out: list[str], source=lambda p:
         if _stat.S_ISLNK(st.st_mode):
             out += ["--symlink", os.readlink(p), p]
         elif _stat.S_ISDIR(st.st_mode):
-            _bind_excluding(p, hidden, out, source)
+            _bind_excluding(p, hidden, out, source, split)
         elif _stat.S_ISREG(st.st_mode):        # sockets, FIFOs, devices: never
             out += ["--ro-bind", source(p), p]
 
@@ -1196,10 +1200,11 @@ class Jail:
                   "--size", str(int(lim.tmp_size)), "--tmpfs", "/dev/shm",
                   "--size", str(int(lim.tmp_size)), "--tmpfs", "/tmp"]
             hidden = _hidden_set(hide_paths)
+            split_dirs: list[str] = []
             roots = _jail_roots()
             stage = _Stage(roots if self.uid is not None else [])
             for r in roots:
-                _bind_excluding(r, hidden, b, stage.source)
+                _bind_excluding(r, hidden, b, stage.source, split_dirs)
             for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime"):
                 if os.path.exists(f):
                     b += ["--ro-bind", f, f]
@@ -1237,6 +1242,8 @@ class Jail:
                 fd = _memfd("seccomp", prog)
                 memfds.append(fd)
                 b += ["--seccomp", str(fd)]
+            for d in reversed(split_dirs):            # innermost first: nothing is bound into them any more
+                b += ["--remount-ro", d]
             b += ["--remount-ro", "/", "--chdir", JAIL_SCRATCH, "--", *argv]
             self._launch([shutil.which("bwrap") or "bwrap", *b], pass_fds=tuple(pass_fds) + tuple(memfds),
                          env=self._env(JAIL_HOME, "/tmp", env), stdout=stdout, stderr=stderr, cwd="/", stage=stage)
