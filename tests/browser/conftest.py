@@ -39,7 +39,7 @@ def _need_browser():
 
 
 @pytest.fixture(scope="module")   # playwright's event loop must not outlive this module (asyncio tests follow)
-def browser():
+def playwright_driver():
     why = _need_browser()
     if why:
         if os.environ.get("CI") == "true":
@@ -48,15 +48,28 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+        yield p
+
+
+@pytest.fixture
+def browser(playwright_driver):
+    """A fresh Chromium per test: every process it starts (renderers, utility processes) ends with the test."""
+    import psutil
+
+    b = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield b
+    finally:
+        b.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+                "chrom" in (p.name() or "") for p in psutil.Process().children(recursive=True)
+                if p.status() != psutil.STATUS_ZOMBIE):
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory, browser):
+def lab(tmp_path_factory, playwright_driver):
     """`course lab` (learner mode) on a copy of notebooks/, started as `make lab` starts it."""
     tmp = tmp_path_factory.mktemp("lab")
     root = tmp / "notebooks"

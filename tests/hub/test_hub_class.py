@@ -97,9 +97,17 @@ class ClassUsers:
 
         return self.uids.get(name) or pwd.getpwnam(name).pw_uid
 
-    def processes(self) -> list[psutil.Process]:
+    def processes(self, *, settle: float = 0.0) -> list[psutil.Process]:
+        """The class's users' processes that still run (a zombie has ended; it only waits to be reaped),
+        waiting up to ``settle`` seconds for exiting ones to go."""
         uids = set(self.uids.values())
-        return [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real in uids]
+        deadline = time.monotonic() + settle
+        while True:
+            left = [p for p in psutil.process_iter(["uids", "status"]) if p.info["uids"]
+                    and p.info["uids"].real in uids and p.info["status"] != psutil.STATUS_ZOMBIE]
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(0.2)
 
     def __exit__(self, *exc):
         for name in self.created:
@@ -147,7 +155,7 @@ def test_class_on_jupyterhub_end_to_end():
             admin = secrets.token_hex(32)
             s = Settings(base / "runtime", exchange, free_port(), users.learners, [users.instructor], course, admin)
             _run_class(users, s, admin, course, exchange)
-            left = users.processes()
+            left = users.processes(settle=15)
             assert not left, f"processes of the class's users still running: {[p.info for p in left]}"
         import pwd
 

@@ -654,11 +654,13 @@ def ne_always_false(course: Path):
     return dump(nb)
 
 
-@case("graded", 4, GOOD, warning="still running after")
+@case("graded", 4, GOOD)
 def blocks_the_channel(course: Path):
     """After the last test: a signal handler that sleeps forever in the student process's main thread
     (so it stops reading), then a 2 MB cell the grader must write to it. The write is non-blocking
-    with a deadline: that cell costs its time limit, not the worker."""
+    with a deadline: that cell costs its time limit, not the worker. (Whether the timer fires before
+    or after the grader's write depends on timing, so only the outcome is asserted: the notebook is
+    graded in full and the batch goes on; tests/grading/test_protocol.py holds the write deadline.)"""
     nb = student_nb()
     nb["cells"].append(code_cell(
         "import signal, time\n"
