@@ -4,6 +4,7 @@
 #   make bench  grading throughput: plain nbgrader vs `course autograde` (default --jobs)
 #   make bench-caches / bench-lin   library benchmarks (LFU put cost; linearizability checker)
 #   make bench-class  a class of 500 submissions: course autograde's wall time and peak memory
+#   make bench-lab    how long `make lab` takes to start a second time (nothing changed)
 # Each target creates .venv with the first Python >= 3.11 it finds, and reinstalls only
 # when pyproject.toml changes, so the second run starts at once.
 
@@ -15,9 +16,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: lab test bench bench-caches bench-lin bench-class release clean-venv help
+.PHONY: lab test bench bench-caches bench-lin bench-class bench-lab release clean-venv help
 help:
-	@sed -n '2,7p' Makefile
+	@sed -n '2,8p' Makefile
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -46,6 +47,9 @@ bench-lin: $(STAMP)
 bench-class: $(STAMP)
 	@bash scripts/ensure-system-packages
 	$(BIN)/course bench-class
+
+bench-lab: $(STAMP)
+	$(BIN)/python benchmarks/lab_start.py
 
 release: $(STAMP)
 	$(BIN)/course release
