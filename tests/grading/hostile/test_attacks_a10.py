@@ -27,9 +27,15 @@ from course_tools.grading.sandbox import Limits, jail_available
 pytestmark = [pytest.mark.grading]
 
 
-_spec = importlib.util.spec_from_file_location("hostile_corpus_a10", Path(__file__).with_name("corpus.py"))
-corpus = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(corpus)
+def _load(name: str, filename: str):
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(filename))
+    mod = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+corpus = _load("hostile_corpus_a10", "corpus.py")
+a9 = _load("hostile_attacks_a9_for_a10", "test_attacks_a9.py")     # its end-to-end grading helper
 
 
 def _require_jail() -> None:
@@ -101,3 +107,125 @@ def test_out_of_memory_outside_a_test_fails_that_notebook_with_a_clear_error(mon
     monkeypatch.setattr(clean, "grade_cells", lambda request: {"results": {}, "warnings": ["fits"]})
     assert clean._grade_in_child({"unsafe": True, "limits": Limits(clean_memory=16 << 20).to_dict()},
                                  timeout=60) == {"results": {}, "warnings": ["fits"]}
+
+
+# ---- Question 18's randomized retry check: the reference half on no socket -------------------
+
+class _Neighbour:
+    """A thread the student's code left running that reaches every loopback listener first, made to
+    win every race by design: each socket that starts listening, except those of the student's own
+    scripted service, is connected to and sent one request before its server accepts anything (the
+    accept queue is first in, first out). Before the fix this was the reference's server and relay:
+    its script and its dropped connections shifted, and the expected answer with them."""
+
+    REQUEST = b"POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+    def __init__(self, monkeypatch, student) -> None:
+        import socket
+
+        from course_tools.grading.reference import http as H
+
+        self.own, self.hits = False, []
+        real_listen, real_run = socket.socket.listen, H.run_retry_client
+
+        def listen(sock, *args):
+            real_listen(sock, *args)
+            if not self.own:
+                c = socket.create_connection(sock.getsockname()[:2], timeout=5)
+                c.sendall(self.REQUEST)
+                self.hits.append(c)
+
+        def run(fn, *args, **kwargs):      # the student's own service: left alone
+            self.own = fn is student
+            try:
+                return real_run(fn, *args, **kwargs)
+            finally:
+                self.own = False
+
+        monkeypatch.setattr(socket.socket, "listen", listen)
+        monkeypatch.setattr(H, "run_retry_client", run)
+
+    def close(self) -> None:
+        for c in self.hits:
+            c.close()
+
+
+def _correct(base_url, method, path, **kw):
+    from course_tools.grading.reference.http import request_with_retries
+    return request_with_retries(base_url, method, path, **kw)
+
+
+def _never_retries(base_url, method, path, *, body=b"", **kw):
+    from course_tools.net.wire import send
+    return send(base_url, method, path, body=body)
+
+
+def _one_attempt_too_many(base_url, method, path, *, max_attempts=4, **kw):
+    from course_tools.grading.reference.http import request_with_retries
+    return request_with_retries(base_url, method, path, max_attempts=max_attempts + 1, **kw)
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("student, passes", [(_correct, True), (_never_retries, False),
+                                             (_one_attempt_too_many, False)],
+                         ids=["correct", "never_retries", "one_attempt_too_many"])
+def test_a_neighbour_on_the_loopback_cannot_change_the_retry_verdict(monkeypatch, student, passes):
+    """With a student thread that gets to every loopback listener before anyone else, does Question
+    18's randomized comparison still pass a correct client and fail wrong ones? (The reference's
+    half opens no socket, so there is nothing of it to reach.)"""
+    from course_tools.grading.checks import AnswerError
+    from course_tools.grading.reference.http import compare_retry_client
+
+    neighbour = _Neighbour(monkeypatch, student)
+    try:
+        if passes:
+            compare_retry_client(student, seed=2101, n=14, question=18)
+        else:
+            with pytest.raises(AnswerError, match="Question 18"):
+                compare_retry_client(student, seed=2101, n=14, question=18)
+    finally:
+        neighbour.close()
+    assert neighbour.hits == []
+
+
+# End to end, in the jail: the student's module starts a thread that, for the rest of the notebook,
+# sends a POST to every socket listening on the loopback it shares with the clean process (found in
+# /proc/net/tcp), over and over. Its timing against the test is luck, so only what holds whatever the
+# timing is asserted: a client that never retries gets no point for Part C.
+HAMMER = (
+    "import socket, threading, time\n\n"
+    "def _listeners():\n"
+    "    with open('/proc/net/tcp') as f:\n"
+    "        rows = [line.split() for line in f.readlines()[1:]]\n"
+    "    return {int(r[1].split(':')[1], 16) for r in rows if r[3] == '0A'}\n\n"
+    "def _hammer():\n"
+    "    while True:\n"
+    "        for port in _listeners():\n"
+    "            try:\n"
+    "                with socket.create_connection(('127.0.0.1', port), timeout=0.5) as s:\n"
+    "                    s.sendall(b'POST /orders HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\n\\r\\n')\n"
+    "            except OSError:\n"
+    "                pass\n"
+    "        time.sleep(0.001)\n\n"
+    "threading.Thread(target=_hammer, daemon=True).start()\n\n"
+)
+NEVER_RETRIES = ("def request_with_retries(base_url, method, path, *, body=b'', max_attempts=4, base_delay=0.5, "
+                 "sleep=time.sleep):\n    return send(base_url, method, path, body=body)\n")
+RETRY_TESTS = ("retry_test_basic", "retry_test_backoff", "retry_test_retry_after", "retry_test_post", "retry_test_random")
+
+
+@pytest.fixture(scope="module")
+def graded_hammer(tmp_path_factory):
+    _require_jail()
+    return a9._grade(tmp_path_factory.mktemp("a10-http"), "01_http",
+                     {"hammer_never_retries": ({"retry_answer": HAMMER + NEVER_RETRIES}, None)})
+
+
+def test_a_loopback_hammer_does_not_make_a_wrong_retry_client_pass(graded_hammer):
+    """A client that never retries, from a notebook whose thread hammers every loopback listener during
+    the tests: every Part C test (Question 18's randomized comparison included) loses its points."""
+    r = graded_hammer["hammer_never_retries"]
+    cells = {c.grade_id: c for c in r.cells()}
+    assert r.status == "graded", r.status
+    assert all(cells[g].status != "passed" and cells[g].points == 0 for g in RETRY_TESTS), \
+        {g: (cells[g].status, cells[g].message) for g in RETRY_TESTS}
