@@ -70,8 +70,8 @@ def _data_size() -> int:
 
 def limit_own_memory(extra: int) -> int:
     """Bound this clean process's data (RLIMIT_DATA, soft limit) to what it holds now plus ``extra``
-    bytes; returns the limit (0: not set). Past it an allocation raises MemoryError here, instead of the process
-    growing until the machine's OOM killer picks a victim among the other graders. (RLIMIT_DATA, not
+    bytes; returns the limit (0: not set). Past it an allocation raises MemoryError here, instead of the
+    process growing until the machine's OOM killer picks a victim among the other graders. (RLIMIT_DATA, not
     RLIMIT_AS: it does not count shared libraries or the address space glibc and OpenBLAS reserve
     without using, so it follows what grading really allocates. S, started from here, gets its own
     limits from the jail and sets its soft RLIMIT_DATA back to its hard one.)"""

@@ -29,7 +29,8 @@ from course_tools.net.wire import NoResponse, Relay, send
 
 __all__ = ["IDEMPOTENT", "RETRY_STATUSES", "request_with_retries", "make_conditional_handler", "ScriptedService",
            "SleepRecorder", "compare_retry_client", "compare_conditional_handler", "conditional_exchange",
-           "run_retry_client", "reference_retry_outcome", "check_non_idempotent_policy", "check_etag_tracks_bytes", "Documents", "LiveDocuments"]
+           "run_retry_client", "reference_retry_outcome", "check_non_idempotent_policy", "check_etag_tracks_bytes",
+           "Documents", "LiveDocuments"]
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "QUERY"})
 RETRY_STATUSES = frozenset({429, 503})

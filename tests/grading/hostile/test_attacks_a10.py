@@ -60,10 +60,11 @@ def graded_memory(tmp_path_factory):
     _require_jail()
     course = tmp_path_factory.mktemp("a10-memory") / "course"
     shutil.copytree(corpus.FILES, course)
-    subs = {"honest": corpus.student_nb(), "huge_value": corpus.student_nb(), "big_in_its_own_process": corpus.student_nb()}
-    subs["huge_value"]["cells"][corpus.cell_index(subs["huge_value"], "q1_answer")]["source"] = HUGE_ANSWER
-    subs["big_in_its_own_process"]["cells"][corpus.cell_index(subs["big_in_its_own_process"], "q1_answer")][
-        "source"] = BIG_IN_STUDENT
+    answers = {"honest": None, "huge_value": HUGE_ANSWER, "big_in_its_own_process": BIG_IN_STUDENT}
+    subs = {name: corpus.student_nb() for name in answers}
+    for name, answer in answers.items():
+        if answer is not None:
+            subs[name]["cells"][corpus.cell_index(subs[name], "q1_answer")]["source"] = answer
     for name, nb in subs.items():
         d = course / "submitted" / name / corpus.ASSIGNMENT
         d.mkdir(parents=True)
@@ -206,12 +207,13 @@ HAMMER = (
     "                    s.sendall(b'POST /orders HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\n\\r\\n')\n"
     "            except OSError:\n"
     "                pass\n"
-    "        time.sleep(0.001)\n\n"
+    "        time.sleep(0.005)\n\n"
     "threading.Thread(target=_hammer, daemon=True).start()\n\n"
 )
 NEVER_RETRIES = ("def request_with_retries(base_url, method, path, *, body=b'', max_attempts=4, base_delay=0.5, "
                  "sleep=time.sleep):\n    return send(base_url, method, path, body=body)\n")
-RETRY_TESTS = ("retry_test_basic", "retry_test_backoff", "retry_test_retry_after", "retry_test_post", "retry_test_random")
+RETRY_TESTS = ("retry_test_basic", "retry_test_backoff", "retry_test_retry_after", "retry_test_post",
+               "retry_test_random")
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +228,7 @@ def test_a_loopback_hammer_does_not_make_a_wrong_retry_client_pass(graded_hammer
     the tests: every Part C test (Question 18's randomized comparison included) loses its points."""
     r = graded_hammer["hammer_never_retries"]
     cells = {c.grade_id: c for c in r.cells()}
-    assert r.status == "graded", r.status
+    # (once, on a loaded machine, the whole submission failed instead; that also gives it no point)
+    assert r.status == "graded" or r.status.startswith("failed: "), (r.status, r.warnings)
     assert all(cells[g].status != "passed" and cells[g].points == 0 for g in RETRY_TESTS), \
         {g: (cells[g].status, cells[g].message) for g in RETRY_TESTS}
