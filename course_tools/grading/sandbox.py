@@ -186,7 +186,7 @@ def kill_uid(uid: int, timeout: float = 5.0) -> bool:
                 os.kill(p, signal.SIGKILL)
             except OSError:
                 pass
-        reap()
+        reap(pids)
         if time.monotonic() > deadline:
             return not pids_of_uid(uid)
         time.sleep(0.01)
@@ -200,15 +200,15 @@ def kill_pids(pids: list[int]) -> None:
             pass
 
 
-def reap() -> None:
-    """Collect every exited child (as PID 1 of the namespace, orphans are ours too)."""
-    while True:
+def reap(pids: list[int]) -> None:
+    """Collect those of ``pids`` that are exited children of this process. Only these: a
+    ``waitpid(-1)`` would also take the exit status of an unrelated child of the caller (a
+    reference server, another jail), which its own ``Popen.wait`` then never sees."""
+    for pid in pids:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # not our child (the usual case), or already collected
+            pass
 
 
 # ----------------------------------------------------------------------------------------------

@@ -264,3 +264,27 @@ print(json.dumps({{"ok": ok, "reasons": reasons, "private": sb._netns_is_private
     uid, root = r["seen"]
     assert uid == 65534 and set(root) <= {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "proc",
                                           "dev", "tmp", "scratch", sandbox.CHECKOUT.split(os.sep)[1]}
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="becoming another uid needs root")
+def test_kill_uid_leaves_the_exit_status_of_the_callers_other_children_alone():
+    """Does killing a jail uid's processes leave an unrelated child's exit status to its own
+    Popen? (A waitpid(-1) in the cleanup would take it, and Popen.wait would then report 0.)"""
+    import subprocess
+    import sys
+    import time
+
+    other = subprocess.Popen([sys.executable, "-c", "raise SystemExit(7)"])
+    while not os.path.exists(f"/proc/{other.pid}") or open(f"/proc/{other.pid}/stat").read().split()[2] != "Z":
+        time.sleep(0.01)                          # `other` has exited and waits to be collected
+    uid = sandbox.JAIL_UID_BASE + 4242
+    victim = os.fork()
+    if victim == 0:  # pragma: no cover - child: becomes the jail uid and waits to be killed
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        time.sleep(60)
+        os._exit(0)
+    while not sandbox.pids_of_uid(uid):
+        time.sleep(0.01)
+    assert sandbox.kill_uid(uid, timeout=10)      # the victim, our child, is killed and collected
+    assert other.wait(timeout=10) == 7
