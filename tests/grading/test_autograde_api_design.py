@@ -11,16 +11,14 @@ a handler that claims the key with a get then a set (not atomic), a handler that
 from __future__ import annotations
 
 import importlib.util
-import json
-import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from course_tools.grading.autograde import autograde, load_sources
+from course_tools.grading.autograde import load_sources
 from course_tools.grading.paths import COURSE_DIR
 from course_tools.grading.sandbox import Limits
+from tests.grading._submissions import grade, student_version
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
@@ -47,33 +45,12 @@ if not SOURCE.exists():  # pragma: no cover - the assessment is part of the repo
     pytest.skip("the API design assessment is not in this checkout", allow_module_level=True)
 
 
-def _nb(kind: str) -> dict:
-    nb = json.loads(SOURCE.read_text())
-    for c in nb["cells"]:
-        s = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-        s = re.sub(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", s, flags=re.S)
-        gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-        if kind == "untouched":
-            s = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "# YOUR CODE HERE\nraise NotImplementedError()", s,
-                       flags=re.S)
-        else:
-            s = re.sub(r"[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", s)
-        if kind in WRONG and gid == WRONG[kind][0]:
-            s = WRONG[kind][1]
-        c["source"] = s
-    return nb
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = tmp_path_factory.mktemp("api_design") / "course"
-    shutil.copytree(SOURCE.parent, course / "source" / A)
-    for kind in ("solution", "untouched", *WRONG):
-        d = course / "submitted" / kind / A
-        d.mkdir(parents=True)
-        (d / f"{A}.ipynb").write_text(json.dumps(_nb(kind)))
-    results = autograde(A, course, jobs=2, limits=Limits(cell_timeout=30, notebook_timeout=180), progress=False)
-    return {r.student: r for r in results}
+    submissions = {"solution": student_version(SOURCE), "untouched": student_version(SOURCE, untouched=True),
+                   **{kind: student_version(SOURCE, replace={gid: wrong}) for kind, (gid, wrong, _) in WRONG.items()}}
+    return grade(tmp_path_factory.mktemp("api_design"), A, submissions,
+                 limits=Limits(cell_timeout=30, notebook_timeout=180))
 
 
 def test_solution_gets_full_marks(graded):

@@ -11,15 +11,14 @@ left down, and one still active at the exact end of the trial. One autograde bat
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 
 import pytest
 
-from course_tools.grading.autograde import autograde, load_sources
+from course_tools.grading.autograde import load_sources
 from course_tools.grading.paths import COURSE_DIR
 from course_tools.grading.sandbox import Limits
+from tests.grading._submissions import grade, student_version
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow, pytest.mark.network]
 
@@ -31,11 +30,9 @@ if not SOURCE.exists():  # pragma: no cover - the assessment is part of the repo
 
 
 def _answer(gid: str) -> str:
-    nb = json.loads(SOURCE.read_text())
-    for c in nb["cells"]:
+    for c in student_version(SOURCE)["cells"]:
         if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == gid:
-            s = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-            return re.sub(r"[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", s)
+            return c["source"]
     raise KeyError(gid)
 
 
@@ -91,35 +88,12 @@ WRONG = {
 }
 
 
-def _nb(replace: dict | None = None, untouched: bool = False) -> dict:
-    nb = json.loads(SOURCE.read_text())
-    for c in nb["cells"]:
-        s = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-        s = re.sub(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", s, flags=re.S)
-        gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-        if untouched:
-            s = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "# YOUR CODE HERE\nraise NotImplementedError()", s,
-                       flags=re.S)
-        else:
-            s = re.sub(r"[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", s)
-        if replace and gid in replace:
-            s = replace[gid]
-        c["source"] = s
-    return nb
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = tmp_path_factory.mktemp("architecture") / "course"
-    shutil.copytree(SOURCE.parent, course / "source" / A)
-    kinds = {"solution": _nb(), "untouched": _nb(untouched=True),
-             **{name: _nb(replace) for name, (replace, _) in WRONG.items()}}
-    for kind, nb in kinds.items():
-        d = course / "submitted" / kind / A
-        d.mkdir(parents=True)
-        (d / f"{A}.ipynb").write_text(json.dumps(nb))
-    results = autograde(A, course, jobs=2, limits=Limits(cell_timeout=30, notebook_timeout=180), progress=False)
-    return {r.student: r for r in results}
+    kinds = {"solution": student_version(SOURCE), "untouched": student_version(SOURCE, untouched=True),
+             **{name: student_version(SOURCE, replace=replace) for name, (replace, _) in WRONG.items()}}
+    return grade(tmp_path_factory.mktemp("architecture"), A, kinds,
+                 limits=Limits(cell_timeout=30, notebook_timeout=180))
 
 
 def test_solution_gets_full_marks(graded):

@@ -14,16 +14,14 @@ wrong answers in ``files/auth_answers.py``:
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from course_tools.grading.autograde import autograde, load_sources
+from course_tools.grading.autograde import load_sources
 from course_tools.grading.paths import COURSE_DIR
 from course_tools.grading.sandbox import Limits
+from tests.grading._submissions import grade, student_version
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
@@ -42,33 +40,19 @@ WRONG = {
 }
 
 
-def _nb(kind: str) -> dict:
-    nb = json.loads(SOURCE.read_text())
-    for c in nb["cells"]:
-        s = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-        s = re.sub(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", s, flags=re.S)
-        gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-        if kind == "untouched":
-            s = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "# YOUR CODE HERE\nraise NotImplementedError()", s,
-                       flags=re.S)
-        else:
-            s = re.sub(r"[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", s)
-        if gid in WRONG.get(kind, {}):
-            s = s + "\n\n" + ANSWERS + "\n\n" + WRONG[kind][gid] + "\n"
-        c["source"] = s
-    return nb
+def _with_wrong_answers(aliases: dict[str, str]):
+    """An edit for student_version: the wrong answers appended to the answer cells named in ``aliases``,
+    then the alias that puts one in place of the solution."""
+    return lambda gid, s: s + "\n\n" + ANSWERS + "\n\n" + aliases[gid] + "\n" if gid in aliases else s
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = tmp_path_factory.mktemp("auth") / "course"
-    shutil.copytree(SOURCE.parent, course / "source" / A)
-    for kind in ("solution", "untouched", *WRONG):
-        d = course / "submitted" / kind / A
-        d.mkdir(parents=True)
-        (d / f"{A}.ipynb").write_text(json.dumps(_nb(kind)))
-    results = autograde(A, course, jobs=2, limits=Limits(cell_timeout=60, notebook_timeout=300), progress=False)
-    return {r.student: r for r in results}
+    submissions = {"solution": student_version(SOURCE), "untouched": student_version(SOURCE, untouched=True),
+                   **{kind: student_version(SOURCE, edit=_with_wrong_answers(aliases))
+                      for kind, aliases in WRONG.items()}}
+    return grade(tmp_path_factory.mktemp("auth"), A, submissions,
+                 limits=Limits(cell_timeout=60, notebook_timeout=300))
 
 
 def _failed(r) -> set[str]:

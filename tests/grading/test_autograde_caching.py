@@ -6,15 +6,12 @@ reference checks monkeypatched into no-ops, earn nothing. One batch, one module 
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
-
 import pytest
 
-from course_tools.grading.autograde import autograde, load_sources
+from course_tools.grading.autograde import load_sources
 from course_tools.grading.paths import COURSE_DIR
 from course_tools.grading.sandbox import Limits
+from tests.grading._submissions import grade, student_version
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
@@ -26,17 +23,9 @@ if not SOURCE.exists():  # pragma: no cover - the assessment is part of the repo
     pytest.skip("the Caching assessment is not in this checkout", allow_module_level=True)
 
 
-def _nb(kind: str) -> dict:
-    nb = json.loads(SOURCE.read_text())
-    for c in nb["cells"]:
-        s = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-        s = re.sub(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", s, flags=re.S)
-        gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-        if kind == "untouched":
-            s = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "# YOUR CODE HERE\nraise NotImplementedError()", s,
-                       flags=re.S)
-        else:
-            s = re.sub(r"[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", s)
+def _cheat(kind: str):
+    """An edit for student_version: the answer cells a cheating submission of ``kind`` writes."""
+    def edit(gid: str, s: str) -> str:
         if kind == "liar" and gid in MC:
             n = gid[1]
             s = (f"class Liar{n}(str):\n    def __eq__(self, other):\n        return True\n"
@@ -85,20 +74,16 @@ def _nb(kind: str) -> dict:
                      "        self.d[key] = (value, None if self.ttl is None else self.clock() + self.ttl)\n"
                      "    def __len__(self):\n"
                      "        return sum(1 for k in list(self.d) if self.get(k, self) is not self)")
-        c["source"] = s
-    return nb
+        return s
+    return edit
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = tmp_path_factory.mktemp("caching") / "course"
-    shutil.copytree(SOURCE.parent, course / "source" / A)
-    for kind in ("solution", "untouched", "liar", "patched", "sneaky"):
-        d = course / "submitted" / kind / A
-        d.mkdir(parents=True)
-        (d / f"{A}.ipynb").write_text(json.dumps(_nb(kind)))
-    results = autograde(A, course, jobs=2, limits=Limits(cell_timeout=20, notebook_timeout=120), progress=False)
-    return {r.student: r for r in results}
+    submissions = {"solution": student_version(SOURCE), "untouched": student_version(SOURCE, untouched=True),
+                   **{kind: student_version(SOURCE, edit=_cheat(kind)) for kind in ("liar", "patched", "sneaky")}}
+    return grade(tmp_path_factory.mktemp("caching"), A, submissions,
+                 limits=Limits(cell_timeout=20, notebook_timeout=120))
 
 
 def test_solution_gets_full_marks(graded):

@@ -9,15 +9,11 @@ test's limit. One autograde batch, one module fixture.
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
-
 import pytest
 
-from course_tools.grading.autograde import autograde
 from course_tools.grading.paths import COURSE_DIR
 from course_tools.grading.sandbox import Limits
+from tests.grading._submissions import grade, student_version
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
@@ -103,29 +99,12 @@ def consume_with_dlq(queue, handler, max_deliveries):
 }
 
 
-def _nb(kind: str) -> dict:
-    nb = json.loads(SOURCE.read_text())
-    for c in nb["cells"]:
-        s = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-        s = re.sub(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", s, flags=re.S)
-        s = re.sub(r"[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", s)
-        gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-        if kind in WRONG and gid == WRONG[kind][0]:
-            s = WRONG[kind][1]
-        c["source"] = s
-    return nb
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = tmp_path_factory.mktemp("messaging") / "course"
-    shutil.copytree(SOURCE.parent, course / "source" / A)
-    for kind in ("solution", *WRONG):
-        d = course / "submitted" / kind / A
-        d.mkdir(parents=True)
-        (d / f"{A}.ipynb").write_text(json.dumps(_nb(kind)))
-    results = autograde(A, course, jobs=2, limits=Limits(cell_timeout=60, notebook_timeout=300), progress=False)
-    return {r.student: r for r in results}
+    submissions = {"solution": student_version(SOURCE),
+                   **{kind: student_version(SOURCE, replace={gid: wrong}) for kind, (gid, wrong, _) in WRONG.items()}}
+    return grade(tmp_path_factory.mktemp("messaging"), A, submissions,
+                 limits=Limits(cell_timeout=60, notebook_timeout=300))
 
 
 def test_solution_gets_full_marks(graded):

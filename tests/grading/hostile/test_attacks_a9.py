@@ -22,9 +22,7 @@ The jailed cases are graded in one batch per assessment, like test_hostile_asses
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -33,24 +31,13 @@ import pytest
 
 from course_tools.grading import protocol as P
 from course_tools.grading.autograde import autograde
-from course_tools.grading.paths import COURSE_DIR
 from course_tools.grading.reference.caching import check_constant_time
-from course_tools.grading.sandbox import Limits, jail_available
+from course_tools.grading.sandbox import Limits
+from tests.grading._submissions import grade_cases
+from tests.grading.conftest import require_jail
 
 
 HASH_P = (1 << 61) - 1
-
-
-def _submission(text: str, replace: dict[str, str]) -> str:
-    """The source as a student would submit it (hidden tests gone, solutions in), some cells replaced."""
-    nb = json.loads(text)
-    for c in nb["cells"]:
-        s = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-        s = re.sub(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", s, flags=re.S)
-        s = re.sub(r"[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", s)
-        gid = (c.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
-        c["source"] = replace.get(gid, s)
-    return json.dumps(nb)
 
 
 # ---- protocol: hash-collision floods ------------------------------------------------------
@@ -141,26 +128,8 @@ def test_constant_time_check_sees_a_cache_that_only_pretends_when_big(text):
 
 # ---- jailed, through `course autograde` ---------------------------------------------------
 
-def _require_jail() -> None:
-    ok, reasons = jail_available()
-    if not ok:
-        msg = "the grading jail is not available here: " + "; ".join(reasons)
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-
-
 def _grade(tmp: Path, assignment: str, cases: dict) -> dict:
-    course = tmp / "course"
-    shutil.copytree(COURSE_DIR / "source" / assignment, course / "source" / assignment)
-    text = (course / "source" / assignment / f"{assignment}.ipynb").read_text()
-    for name, (replace, _) in cases.items():
-        d = course / "submitted" / name / assignment
-        d.mkdir(parents=True)
-        (d / f"{assignment}.ipynb").write_text(_submission(text, replace))
-    results = autograde(assignment, course, jobs=2, progress=False,
-                        limits=Limits(cell_timeout=60, notebook_timeout=300))
-    return {r.student: r for r in results}
+    return grade_cases(tmp, assignment, cases, limits=Limits(cell_timeout=60, notebook_timeout=300))
 
 
 CACHING_CASES = {
@@ -200,7 +169,7 @@ CACHING_CASES = {
 
 @pytest.fixture(scope="module")
 def graded_caching(tmp_path_factory):
-    _require_jail()
+    require_jail()
     return _grade(tmp_path_factory.mktemp("a9-caching"), "08_caching", CACHING_CASES)
 
 
@@ -244,7 +213,7 @@ DISTRIBUTED_CASES = {
 
 @pytest.fixture(scope="module")
 def graded_distributed(tmp_path_factory):
-    _require_jail()
+    require_jail()
     return _grade(tmp_path_factory.mktemp("a9-distributed"), "07_distributed", DISTRIBUTED_CASES)
 
 
@@ -317,7 +286,7 @@ HTTP_FIXED_CASES = {
 
 @pytest.fixture(scope="module")
 def graded_http(tmp_path_factory):
-    _require_jail()
+    require_jail()
     return _grade(tmp_path_factory.mktemp("a9-http"), "01_http", {**HTTP_CASES, **HTTP_FIXED_CASES})
 
 
@@ -430,7 +399,7 @@ EXFIL = {
 
 @pytest.fixture(scope="module")
 def graded_exfil(tmp_path_factory):
-    _require_jail()
+    require_jail()
     corpus = _load_corpus()
     course = tmp_path_factory.mktemp("a9-exfil") / "course"
     shutil.copytree(corpus.FILES, course)

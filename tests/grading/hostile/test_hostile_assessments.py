@@ -12,16 +12,11 @@ are run the same way on wrong step-programs.
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import shutil
-
 import pytest
 
-from course_tools.grading.autograde import autograde
-from course_tools.grading.paths import COURSE_DIR
-from course_tools.grading.sandbox import Limits, jail_available
+from course_tools.grading.sandbox import Limits
+from tests.grading._submissions import grade_cases
+from tests.grading.conftest import require_jail
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
@@ -131,17 +126,6 @@ CASES = {
 }
 
 
-def _submission(text: str, replace: dict[str, str]) -> str:
-    nb = json.loads(text)
-    for c in nb["cells"]:
-        s = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-        s = re.sub(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", s, flags=re.S)
-        s = re.sub(r"[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", s)
-        gid = (c.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
-        c["source"] = replace.get(gid, s)
-    return json.dumps(nb)
-
-
 C = "05_concurrency"
 CONCURRENCY_CASES = {
     "honest": ({}, {t: "passed" for t in ("t8_test_two", "t8_test_more", "t9_test_two", "t9_test_ring",
@@ -184,34 +168,18 @@ DISTRIBUTED_CASES = {
 }
 
 
-def _require_jail() -> None:
-    ok, reasons = jail_available()
-    if not ok:
-        msg = "the grading jail is not available here: " + "; ".join(reasons)
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-
-
 ASSESSMENTS = {A: CASES, C: CONCURRENCY_CASES, D: DISTRIBUTED_CASES}
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Every case of every assessment, one batch per assessment: {(assignment, case): result}."""
-    _require_jail()
+    require_jail()
     out = {}
     for assignment, cases in ASSESSMENTS.items():
-        course = tmp_path_factory.mktemp(f"hostile-{assignment}") / "course"
-        shutil.copytree(COURSE_DIR / "source" / assignment, course / "source" / assignment)
-        text = (course / "source" / assignment / f"{assignment}.ipynb").read_text()
-        for name, (replace, _) in cases.items():
-            d = course / "submitted" / name / assignment
-            d.mkdir(parents=True)
-            (d / f"{assignment}.ipynb").write_text(_submission(text, replace))
-        for r in autograde(assignment, course, jobs=2, progress=False,
-                           limits=Limits(cell_timeout=60, notebook_timeout=300)):
-            out[(assignment, r.student)] = r
+        results = grade_cases(tmp_path_factory.mktemp(f"hostile-{assignment}"), assignment, cases,
+                              limits=Limits(cell_timeout=60, notebook_timeout=300))
+        out.update({(assignment, name): r for name, r in results.items()})
     return out
 
 
