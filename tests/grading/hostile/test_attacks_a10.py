@@ -23,19 +23,14 @@ import pytest
 from course_tools.grading import clean
 from course_tools.grading.autograde import autograde
 from course_tools.grading.sandbox import Limits, jail_available
+from tests.grading._submissions import grade_cases
 
 pytestmark = [pytest.mark.grading]
 
 
-def _load(name: str, filename: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(filename))
-    mod = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-corpus = _load("hostile_corpus_a10", "corpus.py")
-a9 = _load("hostile_attacks_a9_for_a10", "test_attacks_a9.py")     # its end-to-end grading helper
+_spec = importlib.util.spec_from_file_location("hostile_corpus_a10", Path(__file__).with_name("corpus.py"))
+corpus = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(corpus)
 
 
 def _require_jail() -> None:
@@ -219,8 +214,9 @@ RETRY_TESTS = ("retry_test_basic", "retry_test_backoff", "retry_test_retry_after
 @pytest.fixture(scope="module")
 def graded_hammer(tmp_path_factory):
     _require_jail()
-    return a9._grade(tmp_path_factory.mktemp("a10-http"), "01_http",
-                     {"hammer_never_retries": ({"retry_answer": HAMMER + NEVER_RETRIES}, None)})
+    return grade_cases(tmp_path_factory.mktemp("a10-http"), "01_http",
+                       {"hammer_never_retries": ({"retry_answer": HAMMER + NEVER_RETRIES}, None)},
+                       limits=Limits(cell_timeout=60, notebook_timeout=300))
 
 
 def test_a_loopback_hammer_does_not_make_a_wrong_retry_client_pass(graded_hammer):
