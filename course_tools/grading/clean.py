@@ -22,6 +22,10 @@ source's cells import. Per notebook a worker forks **C**, the clean process, whi
    go to S by reference and S calls them back with plain data;
 4. decides every verdict here and writes the results on a pipe only the worker reads.
 
+C's own memory is bounded too: RLIMIT_DATA at its worker's size plus ``Limits.clean_memory``
+(:func:`limit_own_memory`). Reaching it costs the test (or student cell) during which it happened,
+with a message that says so; C frees what that test held and grades the rest of the notebook.
+
 A student cell or test whose S hangs or dies costs that cell or test: S is killed, started
 again and the student cells that ran before are replayed (bounded by the notebook limit).
 Test source, reference implementations and verdicts never enter S.
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import sys
 import threading
@@ -46,6 +51,46 @@ __all__ = ["StudentProcess", "grade_cells", "current_student", "TestTimeout", "m
 MAX_MESSAGE = 600
 MAX_RECEIVED = 1 << 30     # bytes one student process may send the clean process in all (then it is ended)
 _HERE = Path(__file__).resolve().parent
+
+
+_MEMORY_LIMIT = [0]        # this clean process's RLIMIT_DATA, once limit_own_memory has set it
+
+
+def _data_size() -> int:
+    """VmData of this process (heap, anonymous mappings, thread stacks: what RLIMIT_DATA counts)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def limit_own_memory(extra: int) -> int:
+    """Bound this clean process's data (RLIMIT_DATA, soft limit) to what it holds now plus ``extra``
+    bytes; returns the limit (0: not set). Past it an allocation raises MemoryError here, instead of the
+    process growing until the machine's OOM killer picks a victim among the other graders. (RLIMIT_DATA, not
+    RLIMIT_AS: it does not count shared libraries or the address space glibc and OpenBLAS reserve
+    without using, so it follows what grading really allocates. S, started from here, gets its own
+    limits from the jail and sets its soft RLIMIT_DATA back to its hard one.)"""
+    now = _data_size()
+    if not now:                 # no /proc (not Linux): left as it was
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = now + int(extra)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    _MEMORY_LIMIT[0] = limit
+    return limit
+
+
+def memory_message() -> str:
+    mib = _MEMORY_LIMIT[0] >> 20
+    return (f"the grader's clean process reached its memory limit ({mib} MiB of data; an instructor can raise "
+            "Limits.clean_memory)")
 
 
 class TestTimeout(BaseException):
@@ -106,6 +151,9 @@ class StudentProcess:
         except (P.ChannelBroken, P.ProtocolError):
             self.kill()
             return {"status": "died"}
+        except MemoryError:        # what S sent did not fit in C: S is stopped, what it sent is freed
+            self.kill()
+            return {"status": "memory"}
         except Exception as exc:      # S answered with an exception: the stub itself failed
             return {"status": "error", "ename": type(exc).__name__, "evalue": str(exc)[:200]}
         if type(r) is not dict or r.get("status") not in ("ok", "error"):
@@ -243,6 +291,11 @@ def _run_test(cell: dict, base_imports: str, sp: StudentProcess | None, seconds:
             sp.kill()
         return {"status": "error", "message": "Your notebook's Python process stopped or misbehaved during this "
                                               f"test ({_message(exc)[:120]})."}
+    except MemoryError:
+        if sp is not None:
+            sp.kill()
+        return {"status": "error", "message": f"This test could not finish: {memory_message()} while it handled "
+                                              "what your code sent or returned (e.g. a very large value)."}
     except AssertionError as exc:
         if _raised_in_hidden_part(exc, cell):
             return {"status": "failed", "message": "Your code raised AssertionError during the hidden tests."}
@@ -297,7 +350,7 @@ def grade_cells(request: dict) -> dict:
                 sp.kill()
                 return None
             r = sp.run_cell(src, min(limits.cell_timeout, left()))
-            if r["status"] in ("timeout", "died"):
+            if r["status"] in ("timeout", "died", "memory"):
                 warnings.append("a cell that ran before behaved differently when replayed")
                 return None
         return sp
@@ -317,6 +370,9 @@ def grade_cells(request: dict) -> dict:
                 elif r["status"] == "timeout":
                     warnings.append(f"{cell.get('label', 'a cell')}: still running after {seconds:g} s (an endless "
                                     "loop, or waiting forever?); skipped, the cells after it were graded")
+                elif r["status"] == "memory":
+                    warnings.append(f"{cell.get('label', 'a cell')}: skipped, {memory_message()} while the cell ran "
+                                    "(its process was stopped; the cells after it were graded)")
                 elif r["status"] == "died":
                     warnings.append(f"{cell.get('label', 'a cell')}: ended the Python process (or broke its "
                                     "channel to the grader); skipped, the cells after it were graded")
@@ -371,14 +427,16 @@ def _grade_in_child(request: dict, timeout: float) -> dict:
                 os.dup2(null, 1)
             if not request.get("unsafe"):
                 private_loopback()
+            limit_own_memory(Limits.from_dict(request.get("limits") or {}).clean_memory)
             out = grade_cells(request)
             data = json.dumps(out).encode()
             view = memoryview(data)
             while view:
                 view = view[os.write(w, view):]
         except BaseException as exc:   # noqa: BLE001 - report, never raise out of the child
+            why = memory_message() if isinstance(exc, MemoryError) else f"{type(exc).__name__}: {exc}"
             try:
-                os.write(w, json.dumps({"error": f"{type(exc).__name__}: {exc}"[:500]}).encode())
+                os.write(w, json.dumps({"error": why[:500]}).encode())
             except OSError:
                 pass
             code = 1

@@ -43,6 +43,7 @@ import builtins
 import inspect
 import json
 import os
+import re
 import select
 import struct
 import sys
@@ -368,7 +369,7 @@ class Deadline:
 def _check_json(obj, depth: int = 0, budget: list | None = None) -> None:
     """Depth and element count of a parsed frame (json.loads already made exact types only)."""
     if budget is None:
-        budget = [MAX_ITEMS * 3]
+        budget = [MAX_FRAME_VALUES]
     budget[0] -= 1
     if budget[0] < 0 or depth > MAX_DEPTH + 6:
         raise ProtocolError("frame too large or too deep")
@@ -379,6 +380,44 @@ def _check_json(obj, depth: int = 0, budget: list | None = None) -> None:
     elif t is dict:
         for x in obj.values():
             _check_json(x, depth + 1, budget)
+
+
+MAX_FRAME_VALUES = MAX_ITEMS * 3      # JSON values one frame may hold (what _check_json counts: dict keys not)
+_JSON_SPACE = b" \t\n\r"
+_STRING = re.compile(rb'"[^"]*"')
+_CHUNK = 1 << 16
+
+
+def _frame_values(data: bytes) -> int:
+    """How many values ``json.loads(data)`` would build, counted as _check_json counts them (the root,
+    every list item, every dict value), from the bytes alone: nothing is parsed, nothing per value is
+    allocated. Exact for valid JSON; for invalid JSON some number (json.loads refuses that frame anyway).
+
+    A frame's values are its root plus, per non-empty container, one more than its commas:
+    ``1 + commas + brackets - empty containers``, all counted outside strings. The first count is
+    taken over the raw bytes (strings included, so it can only be higher); only a frame that is over
+    the budget by that count has its strings cut out (escapes first, then each string becomes one
+    ``0``; in chunks, so that a frame of millions of short strings never becomes millions of objects)."""
+    quick = 1 + data.count(b",") + data.count(b"[") + data.count(b"{")
+    if quick <= MAX_FRAME_VALUES:
+        return quick
+    s = data.replace(b"\\\\", b"").replace(b'\\"', b"")     # escaped backslashes, then escaped quotes
+    s = s.translate(None, _JSON_SPACE)
+    out, inside = [], False
+    for off in range(0, len(s), _CHUNK):
+        chunk = s[off:off + _CHUNK]
+        if inside:                          # a string that began in an earlier chunk (its 0 is out already)
+            end = chunk.find(b'"')
+            if end < 0:
+                continue
+            chunk, inside = chunk[end + 1:], False
+        chunk = _STRING.sub(b"0", chunk)
+        start = chunk.find(b'"')            # (at most one left: a string that ends in a later chunk)
+        if start >= 0:
+            chunk, inside = chunk[:start] + b"0", True
+        out.append(chunk)
+    r = b"".join(out)
+    return 1 + r.count(b",") + r.count(b"[") + r.count(b"{") - r.count(b"[]") - r.count(b"{}")
 
 
 def _reject_constant(name):
@@ -460,9 +499,14 @@ class Channel:
         data = bytes(self.buf[4:4 + size])
         del self.buf[:4 + size]
         try:
+            values = _frame_values(data)       # before parsing: an over-budget frame never becomes objects
+            if values > MAX_FRAME_VALUES:
+                raise ProtocolError(f"{values} values, limit {MAX_FRAME_VALUES}; refused unparsed")
             obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
             _check_json(obj)
-        except (ValueError, RecursionError, ProtocolError, UnicodeDecodeError) as exc:
+        except ProtocolError as exc:
+            self._fail(f"the peer sent a malformed frame ({exc})")
+        except (ValueError, RecursionError, UnicodeDecodeError) as exc:
             self._fail(f"the peer sent a malformed frame ({type(exc).__name__})")
         if type(obj) is not dict:
             self._fail("the peer sent a frame that is not a message")

@@ -96,6 +96,7 @@ class Limits:
     notebook_timeout: float = 300.0   # all cells of one notebook, replays included
     memory: int = 1 << 30             # address space (RLIMIT_AS) of each jailed process: cgroup_memory + memory
     cgroup_memory: int = 2 << 30      # all processes of the notebook together (cgroup, when available)
+    clean_memory: int = 1 << 30       # data (RLIMIT_DATA) the clean process may add on top of its worker's
     processes: int = 48               # processes + threads of the notebook's uid (RLIMIT_NPROC / pids cgroup)
     file_size: int = 64 << 20         # largest file it may write (RLIMIT_FSIZE)
     tmp_size: int = 256 << 20         # private /tmp, /dev/shm (tmpfs size)

@@ -35,6 +35,18 @@ def _die_with_parent() -> None:
         pass
 
 
+def _own_memory_limit() -> None:
+    """The clean process that started S bounds its own data (RLIMIT_DATA soft limit) and S inherits
+    that: set it back to the hard limit, so that S's memory is bounded by the jail's limits alone."""
+    try:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 class _HiddenModules:
     """Refuses imports of modules the assessment hides (the jail also makes their files unreadable;
     this finder only gives a clear ImportError in the unjailed `course check`)."""
@@ -52,6 +64,7 @@ def main(argv: list[str]) -> int:
     rfd, wfd = int(argv[1]), int(argv[2])
     hidden = [m for m in (argv[3].split(",") if len(argv) > 3 else []) if m]
     _die_with_parent()
+    _own_memory_limit()
     _quiet()
     os.environ.setdefault("IPYTHONDIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), ".ipython-student"))
     here = os.path.dirname(os.path.abspath(__file__))

@@ -371,3 +371,111 @@ def _quiet_send(ch, n):
             ch.send({"re": i, "ok": ["s", "x" * 100_000]}, P.Deadline(5))
     except P.ChannelBroken:
         pass
+
+
+# ---- a frame's size in values is checked before it is parsed -------------------------------------
+
+def _frame_of(body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + body
+
+
+def _receive(body: bytes, raw: bytes | None = None):
+    """What the receiving end makes of one frame (written by a thread: it is bigger than a pipe)."""
+    raw = _frame_of(body) if raw is None else raw
+    a, b = _pair()
+    t = threading.Thread(target=lambda: os.write(b.wfd, raw) and None)
+    os.set_blocking(b.wfd, True)
+    t.start()
+    try:
+        return a.recv(P.Deadline(30))
+    finally:
+        t.join()
+        a.close(), b.close()
+
+
+def _values(obj) -> int:
+    """What _check_json counts: the root, every list item and every dict value."""
+    return 1 + sum(_values(x) for x in (obj if type(obj) is list else obj.values() if type(obj) is dict else ()))
+
+
+# frames of exactly MAX_FRAME_VALUES values, in the shapes where the count of , [ { is furthest from
+# the number of values: empty containers, and strings full of the counted bytes (and of escapes)
+_TRICKY = '\\"[,{:}]\\\\", ' * 3
+
+
+def _boundary_frames(extra: int = 0):
+    n = P.MAX_FRAME_VALUES + extra
+    yield "ints", {"x": [0] * (n - 2)}
+    yield "empty containers", {"x": [[], {}] * ((n - 2) // 2) + [[]] * ((n - 2) % 2)}
+    strings = [_TRICKY * 1000] * 150            # 150 values holding 1.8 M commas and brackets
+    yield "strings full of , [ { :", {"s": strings, "x": [{}] * (n - 3 - len(strings))}
+    yield "keys full of , [ { :", {"d": {f"{_TRICKY}{i}": [] for i in range(1000)}, "x": [0] * (n - 1003)}
+
+
+@pytest.mark.parametrize("shape", ["ints", "empty containers", "strings full of , [ { :", "keys full of , [ { :"])
+def test_every_frame_within_the_value_budget_is_still_received(shape):
+    """Does the pre-parse count refuse nothing that _check_json accepts? A frame of exactly
+    MAX_FRAME_VALUES values is received, in the shapes where counting bytes is least exact (strings
+    and keys full of , [ { : and escapes); one value more is refused."""
+    frames = dict(_boundary_frames())
+    obj = frames[shape]
+    assert _values(obj) == P.MAX_FRAME_VALUES
+    body = json.dumps(obj, separators=(",", ":")).encode()
+    assert len(body) <= P.MAX_FRAME
+    assert _receive(body) == obj
+    over = dict(_boundary_frames(1))[shape]
+    assert _values(over) == P.MAX_FRAME_VALUES + 1
+    with pytest.raises(P.ChannelBroken, match="malformed frame"):
+        _receive(json.dumps(over, separators=(",", ":")).encode())
+
+
+def test_pre_parse_count_equals_what_check_json_counts():
+    """For random JSON (strings with escapes and the counted bytes, whitespace, tiny chunks so that
+    strings cross chunk borders), the count from the bytes equals _check_json's count."""
+    import random
+
+    rng = random.Random(7)
+    atoms = [0, -1.5e3, None, True, "", "x", '"', "\\", "a,[{:}]\\\"\\\\", ",,[[{{", "\u00e9\U0001f600"]
+
+    def gen(depth=0):
+        k = rng.random()
+        if depth > 5 or k < 0.3:
+            return rng.choice(atoms)
+        if k < 0.65:
+            return [gen(depth + 1) for _ in range(rng.randrange(4))]
+        return {rng.choice(atoms[4:]) + str(i): gen(depth + 1) for i in range(rng.randrange(4))}
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(P, "MAX_FRAME_VALUES", 0)     # always take the exact path
+        m.setattr(P, "_CHUNK", 7)
+        for i in range(2000):
+            obj = gen()
+            text = json.dumps(obj, indent=None if i % 3 else 1, ensure_ascii=bool(i % 2))
+            assert P._frame_values(text.encode()) == _values(obj), text
+
+
+@pytest.mark.parametrize("body", [
+    b"[" + b"0," * ((P.MAX_FRAME >> 1) - 2) + b"0]",        # 8 M ints
+    b"[" + b"[]," * ((P.MAX_FRAME // 3) - 1) + b"[]]",      # 5.6 M empty lists
+    b"[" + b'"",' * ((P.MAX_FRAME // 3) - 1) + b'""]',      # 5.6 M empty strings (the exact path)
+], ids=["ints", "lists", "strings"])
+def test_an_over_budget_frame_is_refused_without_being_parsed(body, monkeypatch):
+    """A 16 MiB frame of millions of values is refused before json.loads sees it, with the malformed-frame
+    error, and refusing it allocates a few copies of the frame, not an object per value."""
+    import tracemalloc
+
+    assert len(body) <= P.MAX_FRAME
+    raw = _frame_of(body)
+
+    def no_parse(*a, **k):
+        raise AssertionError("json.loads was called on an over-budget frame")
+
+    monkeypatch.setattr(json, "loads", no_parse)
+    tracemalloc.start()
+    try:
+        with pytest.raises(P.ChannelBroken, match=r"malformed frame \(\d+ values, limit 1200000; refused unparsed"):
+            _receive(body, raw)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 * len(body), peak

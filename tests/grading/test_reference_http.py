@@ -126,3 +126,20 @@ def test_a_handler_that_copies_the_documents_once_loses_the_points():
         return make_conditional_handler(dict(documents))
     with pytest.raises(AnswerError, match="no longer match"):
         check_etag_tracks_bytes(snapshot, question=20)
+
+
+def test_the_in_process_reference_answers_as_the_scripted_server_does():
+    """Does the reference half of compare_retry_client, computed in-process with no socket, give what
+    the reference client gets from the real scripted server and relay, in the comparison's own
+    randomized scenarios (every method, drops, 429/503 with and without Retry-After)?"""
+    import random
+
+    from course_tools.grading.reference.http import _random_script, reference_retry_outcome
+
+    rng = random.Random(5)
+    for _ in range(60):
+        method = rng.choice(["GET", "PUT", "DELETE", "HEAD", "POST", "PATCH"])
+        script = _random_script(rng)
+        kw = {"max_attempts": rng.choice([1, 2, 3, 4, 6]), "base_delay": rng.choice([0.1, 0.25, 0.5, 1.0])}
+        assert reference_retry_outcome(method, script, **kw) == run_retry_client(request_with_retries, method,
+                                                                                 script, **kw), (method, script, kw)

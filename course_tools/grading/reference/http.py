@@ -10,7 +10,9 @@
   per attempt (``503``, ``429``, ``"drop"`` = the server acts but the response is lost).
 - :func:`compare_retry_client`, :func:`compare_conditional_handler` — randomized (seeded)
   comparisons against the references. Failure messages describe the behaviour that went
-  wrong, never the hidden scenario's data.
+  wrong, never the hidden scenario's data. The references' halves run in this process, on no
+  socket: a test shares its loopback with the student's process, where a thread the student's
+  code left running could connect to a reference's server and change what it answers.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from typing import Callable, Iterable, Sequence
 
 from course_tools.grading.checks import AnswerError
 from course_tools.net.http import Headers, HTTPServer, Request, Response
-from course_tools.net.wire import Relay, send
+from course_tools.net.wire import NoResponse, Relay, send
 
 __all__ = ["IDEMPOTENT", "RETRY_STATUSES", "request_with_retries", "make_conditional_handler", "ScriptedService",
            "SleepRecorder", "compare_retry_client", "compare_conditional_handler", "conditional_exchange",
-           "run_retry_client", "check_non_idempotent_policy", "check_etag_tracks_bytes", "Documents", "LiveDocuments"]
+           "run_retry_client", "reference_retry_outcome", "check_non_idempotent_policy", "check_etag_tracks_bytes",
+           "Documents", "LiveDocuments"]
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "QUERY"})
 RETRY_STATUSES = frozenset({429, 503})
@@ -44,9 +47,10 @@ def _retry_after(resp) -> float | None:
 
 
 def request_with_retries(base_url: str, method: str, path: str, *, body: bytes | str = b"", max_attempts: int = 4,
-                         base_delay: float = 0.5, sleep: Callable[[float], None] = time.sleep):
+                         base_delay: float = 0.5, sleep: Callable[[float], None] = time.sleep, send=send):
     """Send ``method path``; retry any method after a 429 or 503, idempotent ones also after a
-    lost response (the only failure after which the server may have acted)."""
+    lost response (the only failure after which the server may have acted). ``send`` is the
+    transport (the grader's comparison gives one that answers in-process)."""
     attempt = 1
     while True:
         try:
@@ -138,11 +142,22 @@ class ScriptedService:
             return Response(201, {"Location": f"/orders/{self.created}"}, b"created")
         return Response(200, {"Content-Type": "text/plain"}, b"ok")
 
+    def _dropped(self, attempt: int) -> bool:
+        return attempt < len(self.script) and self.script[attempt] == "drop"
+
     def __enter__(self) -> "ScriptedService":
         self._server.start()
-        drops = {i for i, s in enumerate(self.script) if s == "drop"}
-        self._relay = Relay(self._server.port, drop=lambda n: n in drops).start()
+        self._relay = Relay(self._server.port, drop=self._dropped).start()
         return self
+
+    def send_here(self, base_url: str, method: str, path: str, *, body: bytes | str = b"") -> "_Answer":
+        """One attempt answered in this process, as ``send`` through the relay would see it (one
+        connection per attempt: the relay drops the answers of the script's "drop" attempts)."""
+        attempt = self.attempts
+        answer = _Answer(self._app, method, path, {})
+        if self._dropped(attempt):
+            raise NoResponse("the relay dropped the response")
+        return answer
 
     def __exit__(self, *exc: object) -> None:
         if self._relay is not None:
@@ -163,14 +178,29 @@ def run_retry_client(fn, method: str, script, *, max_attempts: int = 4, base_del
     """
     sleep = SleepRecorder(question=question)
     with ScriptedService(script) as svc:
-        try:
-            body = b"{}" if method in ("POST", "PUT", "PATCH") else b""
-            resp = fn(svc.url, method, "/orders", body=body, max_attempts=max_attempts, base_delay=base_delay,
-                      sleep=sleep)
-            outcome = getattr(resp, "status", resp)
-        except ConnectionError:
-            outcome = "ConnectionError"
+        outcome = _outcome(fn, svc.url, method, sleep, max_attempts=max_attempts, base_delay=base_delay)
         return outcome, sleep.delays, svc.attempts, svc.created
+
+
+def reference_retry_outcome(method: str, script, *, max_attempts: int = 4, base_delay: float = 0.5):
+    """What :func:`run_retry_client` gives for the reference client, computed in this process: the
+    script's service answers each attempt directly (:meth:`ScriptedService.send_here`), no socket is
+    opened, so nothing on the loopback (a student's thread included) can reach it."""
+    sleep = SleepRecorder()
+    svc = ScriptedService(script)          # never started
+    outcome = _outcome(request_with_retries, "http://127.0.0.1:0", method, sleep, max_attempts=max_attempts,
+                       base_delay=base_delay, send=svc.send_here)
+    return outcome, sleep.delays, svc.attempts, svc.created
+
+
+def _outcome(fn, url: str, method: str, sleep, **kw):
+    """The final status of ``fn``'s request to ``url``, or ``"ConnectionError"`` if it raised one."""
+    try:
+        body = b"{}" if method in ("POST", "PUT", "PATCH") else b""
+        resp = fn(url, method, "/orders", body=body, sleep=sleep, **kw)
+        return getattr(resp, "status", resp)
+    except ConnectionError:
+        return "ConnectionError"
 
 
 def check_non_idempotent_policy(fn, *, question: object = "?") -> None:
@@ -217,7 +247,7 @@ def compare_retry_client(fn, *, seed: int = 2026, n: int = 14, question: object 
         max_attempts = rng.choice([1, 2, 3, 4, 6])
         base = rng.choice([0.1, 0.25, 0.5, 1.0])
         got = run_retry_client(fn, method, script, max_attempts=max_attempts, base_delay=base, question=question)
-        want = run_retry_client(request_with_retries, method, script, max_attempts=max_attempts, base_delay=base)
+        want = reference_retry_outcome(method, script, max_attempts=max_attempts, base_delay=base)
         if got[3] > want[3]:
             _fail(question, f"in a randomized scenario a {method} was sent again after its response was lost: "
                             "the server had already acted, so the retry acted twice.")
