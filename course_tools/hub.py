@@ -7,7 +7,8 @@ What runs: JupyterHub (PyPI ``jupyterhub``) on 127.0.0.1 with its proxy (PyPI
 ``configurable-http-proxy``, the Python implementation of the npm proxy, installed with the
 course's environment: nothing to fetch at run time), the ``DummyAuthenticator`` (any password:
 for tests and a try-out, never for a real class) and a local spawner. Every single-user server
-is ``jupyterhub-singleuser`` from the course's environment (``.venv``):
+is ``jupyterhub-singleuser`` from the course's environment (``.venv``), started through
+:mod:`course_tools.labserver` as ``course lab``'s server is (the same two start-up costs left out):
 
 * a **learner** gets the learner mode of ``course lab`` (:mod:`course_tools.lab`: no formgrader,
   no Create Assignment, the instructor's side of the course neither listed nor served), with
@@ -165,7 +166,8 @@ def configure(c, s: Settings | None = None) -> None:
     c.JupyterHub.spawner_class = _spawner_class() if root else "simple"
     if not root:
         c.SimpleLocalProcessSpawner.home_dir_template = str(s.runtime / "home" / "{username}")
-    singleuser = [str(BIN / "jupyterhub-singleuser")]
+    # jupyterhub-singleuser, minus two start-up costs a course lab never uses (course_tools/labserver.py)
+    singleuser = [sys.executable, "-m", "course_tools.labserver", "--singleuser"]
     c.Spawner.cmd = singleuser
     c.Spawner.args = [f"--ServerApp.ip={LOOPBACK}", "--LabApp.news_url=",
                       "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]

@@ -2,7 +2,9 @@
 that a course lab never uses.
 
 ``python -m course_tools.labserver ARGS`` is ``python -m jupyterlab ARGS`` with two changes, made in
-this server process only (kernels and terminals are processes of their own and see neither):
+this server process only (kernels and terminals are processes of their own and see neither).
+``python -m course_tools.labserver --singleuser ARGS`` is ``jupyterhub-singleuser ARGS`` with the same
+two changes: ``course hub`` starts each learner's server so (the same import chain runs in it).
 
 1. **No IRI grammar.** Importing ``jsonschema`` imports its optional ``iri``/``iri-reference``
    format checker, ``rfc3987_syntax``, which compiles Earley parsers with Lark at import: about
@@ -47,7 +49,13 @@ def prepare() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     prepare()
+    if argv[:1] == ["--singleuser"]:
+        from jupyterhub.singleuser import main as singleuser
+
+        sys.argv[1:] = argv[1:]         # jupyterhub-singleuser reads its arguments from sys.argv
+        return singleuser() or 0
     from jupyterlab.labapp import LabApp
 
     LabApp.launch_instance(argv)

@@ -30,6 +30,18 @@ def test_the_lab_is_started_through_labserver():
     assert argv[1:3] == ["-m", "course_tools.labserver"]
 
 
+def test_singleuser_entry_runs_jupyterhub_singleuser():
+    """`python -m course_tools.labserver --singleuser ARGS` is jupyterhub-singleuser ARGS (course hub's
+    per-learner server); without the flag it is JupyterLab."""
+    from importlib.metadata import version
+
+    for flag, package in ((["--singleuser"], "jupyterhub"), ([], "jupyterlab")):
+        proc = subprocess.run([sys.executable, "-m", "course_tools.labserver", *flag, "--version"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split()[-1] == version(package)
+
+
 def test_prepare_blocks_the_iri_grammar_and_keeps_every_other_format_checker():
     out = _run("""
         import jsonschema, sys

@@ -48,6 +48,7 @@ def test_hub_config_on_loopback_with_the_python_proxy_and_modes(tmp_path, monkey
     assert c.ConfigurableHTTPProxy.command == [str(Path(sys.executable).parent / "configurable-http-proxy")]
     assert c.JupyterHub.authenticator_class == "dummy" and c.Authenticator.allowed_users == {"l1", "l2", "t1"}
     assert c.JupyterHub.spawner_class == "simple"
+    assert c.Spawner.cmd == [sys.executable, "-m", "course_tools.labserver", "--singleuser"]
     assert (tmp_path / "ex").stat().st_mode & 0o7777 == 0o1777
     for user, mode in (("l1", "learner"), ("t1", "instructor")):
         spawner = SimpleNamespace(user=SimpleNamespace(name=user), environment={}, notebook_dir="")
