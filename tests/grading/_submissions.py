@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Callable, Mapping
 
-from course_tools.grading.autograde import autograde
+from course_tools.grading.autograde import autograde, load_sources
 from course_tools.grading.paths import COURSE_DIR
 from course_tools.grading.sandbox import Limits
 
@@ -71,3 +71,19 @@ def grade_cases(tmp: Path, assignment: str, cases: Mapping[str, tuple], *, limit
     source = COURSE_DIR / "source" / assignment / f"{assignment}.ipynb"
     return grade(tmp, assignment, {name: student_version(source, replace=case[0]) for name, case in cases.items()},
                  limits=limits)
+
+
+def assert_full_marks(result, assignment: str, max_score: int | None = None) -> None:
+    """``result`` (graded) earns every point the assignment's source offers, and the source offers
+    ``max_score`` when it is given."""
+    offered = load_sources(COURSE_DIR, assignment)[0].max_score
+    assert result.status == "graded" and result.max_score == offered, (result.status, result.max_score, offered)
+    if max_score is not None:
+        assert offered == max_score, offered
+    assert result.score == result.max_score, [(c.grade_id, c.status, c.message) for c in result.cells()]
+
+
+def assert_zero(result) -> None:
+    """``result`` was graded and earns no point."""
+    assert result.status == "graded" and result.score == 0, \
+        (result.status, [(c.grade_id, c.status) for c in result.cells() if c.status == "passed"])

@@ -11,7 +11,7 @@ import pytest
 from course_tools.grading.autograde import load_sources
 from course_tools.grading.paths import COURSE_DIR
 from course_tools.grading.sandbox import Limits
-from tests.grading._submissions import grade, student_version
+from tests.grading._submissions import assert_full_marks, assert_zero, grade, student_version
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
@@ -87,14 +87,12 @@ def graded(tmp_path_factory):
 
 
 def test_solution_gets_full_marks(graded):
-    r = graded["solution"]
-    assert r.status == "graded" and r.max_score == load_sources(COURSE_DIR, A)[0].max_score
-    assert r.score == r.max_score, [(c.grade_id, c.status, c.message) for c in r.cells()]
+    assert_full_marks(graded["solution"], A)
 
 
 def test_untouched_student_version_gets_zero(graded):
     r = graded["untouched"]
-    assert r.status == "graded" and r.score == 0
+    assert_zero(r)
     assert all(c.status in ("failed", "error") for c in r.cells())
 
 

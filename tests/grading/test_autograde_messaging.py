@@ -13,7 +13,7 @@ import pytest
 
 from course_tools.grading.paths import COURSE_DIR
 from course_tools.grading.sandbox import Limits
-from tests.grading._submissions import grade, student_version
+from tests.grading._submissions import assert_full_marks, grade, student_version
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
@@ -109,8 +109,7 @@ def graded(tmp_path_factory):
 
 def test_solution_gets_full_marks(graded):
     """The instructor's answers earn every point."""
-    r = graded["solution"]
-    assert r.status == "graded" and r.score == r.max_score == 17, [(c.grade_id, c.status, c.message) for c in r.cells()]
+    assert_full_marks(graded["solution"], A, 17)
 
 
 @pytest.mark.parametrize("kind", list(WRONG))
