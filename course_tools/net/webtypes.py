@@ -37,14 +37,10 @@ def _set(headers: tuple, name: str, value: str) -> tuple:
     return tuple((k, v) for k, v in headers if k != name) + ((name, str(value)),)
 
 
-@dataclass(frozen=True)
-class WebRequest:
-    """One HTTP request: method, path (with query string), headers, body."""
+class _Headers:
+    """What requests and responses share: headers stored lower-case, looked up in any case."""
 
-    method: str = "GET"
-    path: str = "/"
-    headers: tuple = ()
-    body: bytes = b""
+    headers: tuple
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", _norm(self.headers))
@@ -53,27 +49,28 @@ class WebRequest:
         """The value of header ``name`` (any case), or ``default``."""
         return _get(self.headers, name, default)
 
-    def with_header(self, name: str, value: str) -> "WebRequest":
+    def with_header(self, name: str, value: str):
         """A copy with header ``name`` set to ``value`` (replacing any earlier value)."""
         return replace(self, headers=_set(self.headers, name, value))
 
 
 @dataclass(frozen=True)
-class WebResponse:
+class WebRequest(_Headers):
+    """One HTTP request: method, path (with query string), headers, body."""
+
+    method: str = "GET"
+    path: str = "/"
+    headers: tuple = ()
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class WebResponse(_Headers):
     """One HTTP response: status, headers, body."""
 
     status: int = 200
     headers: tuple = ()
     body: bytes = b""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "headers", _norm(self.headers))
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        return _get(self.headers, name, default)
-
-    def with_header(self, name: str, value: str) -> "WebResponse":
-        return replace(self, headers=_set(self.headers, name, value))
 
     def with_body(self, body: bytes) -> "WebResponse":
         return replace(self, body=bytes(body))

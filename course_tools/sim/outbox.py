@@ -193,19 +193,15 @@ def _orders(n: int) -> list[dict]:
     return [{"id": f"o{i + 1}", "item": item} for i, item in zip(range(n), ["mug", "tea", "pen", "cap", "bag"] * n)]
 
 
-def explore_dual_write(place: Callable = place_dual_write, n_orders: int = 2) -> list[FlowOutcome]:
-    """Crash before every call of placing ``n_orders`` orders; the crashed request is not retried."""
+def _explore(flow: Callable[[OrderDB, LogBroker, Crashes], str | None]) -> list[FlowOutcome]:
+    """Run ``flow`` once without a crash, then once per call it makes, crashing before that call.
+    ``flow`` returns the label of the crash it met (None: none)."""
     def one(crash_before: int | None) -> tuple[FlowOutcome, int]:
         crashes = Crashes(crash_before)
         db, broker = OrderDB(crashes), LogBroker(crashes)
         label = None
         try:
-            for order in _orders(n_orders):
-                try:
-                    place(db, broker, order)
-                except ConsumerCrash as crash:   # the process died; after a restart the next request comes
-                    label = str(crash)
-                    crashes.restart()
+            label = flow(db, broker, crashes)
         finally:
             out = FlowOutcome(label, tuple(db.orders()), tuple(json.loads(p)["order"] for _, p in broker.log))
             db.close()
@@ -215,36 +211,41 @@ def explore_dual_write(place: Callable = place_dual_write, n_orders: int = 2) ->
     return [clean] + [one(k)[0] for k in range(n)]
 
 
+def _surviving(crashes: Crashes, call: Callable, *args) -> str | None:
+    """``call(*args)``; if the process "died" in it, restart and return the crash's label."""
+    try:
+        call(*args)
+    except ConsumerCrash as crash:   # the process died; after a restart the next request comes
+        crashes.restart()
+        return str(crash)
+    return None
+
+
+def explore_dual_write(place: Callable = place_dual_write, n_orders: int = 2) -> list[FlowOutcome]:
+    """Crash before every call of placing ``n_orders`` orders; the crashed request is not retried."""
+    def flow(db: OrderDB, broker: LogBroker, crashes: Crashes) -> str | None:
+        label = None
+        for order in _orders(n_orders):
+            label = _surviving(crashes, place, db, broker, order) or label
+        return label
+
+    return _explore(flow)
+
+
 def explore_outbox(relay: Callable = relay_once, n_orders: int = 2, max_rounds: int = 10) -> list[FlowOutcome]:
     """Crash before every call of: place ``n_orders`` orders with the outbox, then run the relay
     until the outbox is empty (a crashed relay restarts)."""
-    def one(crash_before: int | None) -> tuple[FlowOutcome, int]:
-        crashes = Crashes(crash_before)
-        db, broker = OrderDB(crashes), LogBroker(crashes)
+    def flow(db: OrderDB, broker: LogBroker, crashes: Crashes) -> str | None:
         label = None
-        try:
-            for order in _orders(n_orders):
-                try:
-                    db.save_order_with_event(order)
-                except ConsumerCrash as crash:
-                    label = str(crash)
-                    crashes.restart()
-            for _ in range(max_rounds):
-                try:
-                    relay(db, broker)
-                except ConsumerCrash as crash:
-                    label = str(crash)
-                    crashes.restart()
-                if not db.conn.execute("SELECT 1 FROM outbox WHERE sent = 0").fetchone():
-                    break
-        finally:
-            events = tuple(json.loads(p)["order"] for _, p in broker.log)
-            out = FlowOutcome(label, tuple(db.orders()), events)
-            db.close()
-        return out, len(crashes.calls)
+        for order in _orders(n_orders):
+            label = _surviving(crashes, db.save_order_with_event, order) or label
+        for _ in range(max_rounds):
+            label = _surviving(crashes, relay, db, broker) or label
+            if not db.conn.execute("SELECT 1 FROM outbox WHERE sent = 0").fetchone():
+                break
+        return label
 
-    clean, n = one(None)
-    return [clean] + [one(k)[0] for k in range(n)]
+    return _explore(flow)
 
 
 def check_log(log: Sequence[tuple[Any, Any]], expected: Sequence[Any]) -> dict[str, Any]:
